@@ -1,0 +1,151 @@
+# pidring — plain GNU make. `make V=1` shows full commands.
+.DELETE_ON_ERROR:
+.SUFFIXES:
+
+PREFIX     ?= /usr/local
+LIBDIR     ?= $(PREFIX)/lib
+INCLUDEDIR ?= $(PREFIX)/include
+PKGCONFIGDIR ?= $(LIBDIR)/pkgconfig
+DESTDIR    ?=
+
+# The one version source is include/pidring.h.
+ver = $(shell awk '/^\#define PIDRING_VERSION_$(1) /{print $$3}' include/pidring.h)
+MAJOR   := $(call ver,MAJOR)
+MINOR   := $(call ver,MINOR)
+PATCH   := $(call ver,PATCH)
+VERSION := $(MAJOR).$(MINOR).$(PATCH)
+
+CC      ?= cc
+CFLAGS  ?= -O2 -g
+WARN    := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes
+CPPFLAGS += -D_GNU_SOURCE -Iinclude
+DEPFLAGS = -MMD -MP
+URING_CFLAGS := $(shell pkg-config --cflags liburing 2>/dev/null)
+URING_LIBS   := $(shell pkg-config --libs liburing 2>/dev/null || echo -luring)
+
+B       := build
+SONAME  := libpidring.so.$(MAJOR)
+SHLIB   := $(B)/libpidring.so.$(VERSION)
+STLIB   := $(B)/libpidring.a
+PC      := $(B)/pidring.pc
+
+ENGINE_SRC := $(wildcard engine/*.c)
+ENGINE_PIC := $(patsubst engine/%.c,$(B)/pic/%.o,$(ENGINE_SRC))
+ENGINE_ST  := $(patsubst engine/%.c,$(B)/st/%.o,$(ENGINE_SRC))
+LIBCFLAGS  := -std=gnu11 $(WARN) -fvisibility=hidden -DPIDRING_BUILDING $(URING_CFLAGS)
+
+TEST_SRC := $(wildcard tests/*.c)
+TEST_OBJ := $(patsubst tests/%.c,$(B)/tests/%.o,$(TEST_SRC))
+TEST_BIN := $(B)/tests/pidring-tests
+TEST_JOBS ?= 2
+
+TOOLS := $(B)/pidring-child $(B)/pidring-demo
+
+ifeq ($(V),1)
+Q :=
+msg = @true
+else
+Q := @
+msg = @printf '  %-6s %s\n' $(1) $(2)
+endif
+
+.PHONY: all lib tools check demo deps install uninstall clean
+all: lib tools
+
+lib: $(STLIB) $(B)/libpidring.so $(PC)
+
+$(B)/pic/%.o: engine/%.c
+	$(call msg,CC,$@)
+	@mkdir -p $(@D)
+	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) $(LIBCFLAGS) -fPIC $(DEPFLAGS) -c -o $@ $<
+
+$(B)/st/%.o: engine/%.c
+	$(call msg,CC,$@)
+	@mkdir -p $(@D)
+	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) $(LIBCFLAGS) $(DEPFLAGS) -c -o $@ $<
+
+$(STLIB): $(ENGINE_ST)
+	$(call msg,AR,$@)
+	$(Q)rm -f $@ && $(AR) rcs $@ $^
+
+$(SHLIB): $(ENGINE_PIC) engine/pidring.map
+	$(call msg,LD,$@)
+	$(Q)$(CC) $(CFLAGS) -shared -Wl,-soname,$(SONAME) -Wl,-z,defs \
+		-Wl,--version-script=engine/pidring.map -o $@ $(ENGINE_PIC) $(URING_LIBS)
+
+$(B)/$(SONAME): $(SHLIB)
+	$(Q)ln -sf $(notdir $<) $@
+$(B)/libpidring.so: $(B)/$(SONAME)
+	$(Q)ln -sf $(notdir $<) $@
+
+$(PC): include/pidring.h Makefile
+	$(call msg,GEN,$@)
+	@mkdir -p $(@D)
+	$(Q)printf '%s\n' 'prefix=$(PREFIX)' 'libdir=$(LIBDIR)' 'includedir=$(INCLUDEDIR)' '' \
+		'Name: pidring' 'Description: spawn, supervise and reap child processes on io_uring' \
+		'Version: $(VERSION)' 'Requires.private: liburing' \
+		'Libs: -L$${libdir} -lpidring' 'Cflags: -I$${includedir}' > $@
+
+# The test child has no dependencies and is linked statically when the C
+# library allows it: it is exec'd thousands of times a second by the bench.
+$(B)/pidring-child: tools/pidring-child.c
+	$(call msg,CC,$@)
+	@mkdir -p $(@D)
+	$(Q)$(CC) -std=gnu11 $(CFLAGS) $(WARN) -static -o $@ $< 2>/dev/null || \
+		$(CC) -std=gnu11 $(CFLAGS) $(WARN) -o $@ $<
+
+$(B)/pidring-demo: tools/pidring-demo.c $(STLIB)
+	$(call msg,CC,$@)
+	$(Q)$(CC) $(CPPFLAGS) -std=gnu11 $(CFLAGS) $(WARN) $(DEPFLAGS) -o $@ $< $(STLIB) $(URING_LIBS)
+
+tools: $(TOOLS)
+
+$(B)/tests/%.o: tests/%.c
+	$(call msg,CC,$@)
+	@mkdir -p $(@D)
+	$(Q)$(CC) $(CPPFLAGS) -std=gnu11 $(CFLAGS) $(WARN) -Wno-missing-prototypes $(DEPFLAGS) -c -o $@ $<
+
+$(TEST_BIN): $(TEST_OBJ) $(STLIB)
+	$(call msg,LD,$@)
+	$(Q)$(CC) $(CFLAGS) -o $@ $(TEST_OBJ) $(STLIB) $(URING_LIBS) -lcriterion
+
+# Packages the build and the tests need, by the command that shows each one.
+DEB_PKGS := liburing-dev libcriterion-dev pkg-config gcc make libc6-dev
+deps:
+	@missing=; for p in $(DEB_PKGS); do \
+		dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'ok installed' || missing="$$missing $$p"; \
+	done; \
+	if [ -z "$$missing" ]; then exit 0; fi; \
+	if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		echo "installing:$$missing"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	else \
+		echo "missing packages:$$missing (install them as root: apt-get install$$missing)"; exit 1; \
+	fi
+
+check: deps
+	@$(MAKE) --no-print-directory all $(TEST_BIN)
+	PIDRING_CHILD=$(CURDIR)/$(B)/pidring-child $(TEST_BIN) -j$(TEST_JOBS) $(TEST_ARGS)
+
+demo: deps
+	@$(MAKE) --no-print-directory all
+	$(B)/pidring-demo $(CURDIR)/$(B)/pidring-child
+
+install: lib
+	install -d $(DESTDIR)$(LIBDIR) $(DESTDIR)$(INCLUDEDIR) $(DESTDIR)$(PKGCONFIGDIR)
+	install -m 644 include/pidring.h $(DESTDIR)$(INCLUDEDIR)/pidring.h
+	install -m 644 $(STLIB) $(DESTDIR)$(LIBDIR)/libpidring.a
+	install -m 755 $(SHLIB) $(DESTDIR)$(LIBDIR)/libpidring.so.$(VERSION)
+	ln -sf libpidring.so.$(VERSION) $(DESTDIR)$(LIBDIR)/$(SONAME)
+	ln -sf $(SONAME) $(DESTDIR)$(LIBDIR)/libpidring.so
+	install -m 644 $(PC) $(DESTDIR)$(PKGCONFIGDIR)/pidring.pc
+
+uninstall:
+	rm -f $(DESTDIR)$(INCLUDEDIR)/pidring.h $(DESTDIR)$(LIBDIR)/libpidring.a \
+		$(DESTDIR)$(LIBDIR)/libpidring.so.$(VERSION) $(DESTDIR)$(LIBDIR)/$(SONAME) \
+		$(DESTDIR)$(LIBDIR)/libpidring.so $(DESTDIR)$(PKGCONFIGDIR)/pidring.pc
+
+clean:
+	rm -rf $(B)
+
+-include $(wildcard $(B)/*/*.d $(B)/*.d)

@@ -1,0 +1,188 @@
+/* SPDX-License-Identifier: MIT */
+/* Private to the engine: never installed. */
+#ifndef PR_INTERNAL_H
+#define PR_INTERNAL_H
+
+#include <signal.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <sys/un.h>
+
+#include "compat.h"
+#include "pidring.h"
+
+#define PR_DEFAULT_ENTRIES     256u
+#define PR_DEFAULT_MAX_PROCS   4096u
+#define PR_MAX_PROCS_LIMIT     (1u << 24)    /* slot index is 24 bits in user_data */
+#define PR_DEFAULT_READY_MS    30000u
+#define PR_CHAIN_MAX           8u            /* longest batch of linked SQEs */
+#define PR_STACK_SIZE          (64u * 1024u) /* clone child stack */
+#define PR_MAX_READY_MS       (24u * 3600u * 1000u)  /* a day */
+
+/* Proc states. PR_FREE is a slot on the free list. */
+enum pr_state {
+	PR_FREE = 0,
+	PR_BINDING,     /* spawned, readiness pending; exit watched */
+	PR_RUNNING,     /* ready (or READY_EXEC); exit watched */
+	PR_STOPPING,    /* SIGTERM sent; WAITID + LINK_TIMEOUT(grace) armed */
+	PR_KILLING,     /* kill chain submitted */
+	PR_REAPING,     /* status known; UNLINKAT/CLOSE submitted */
+	PR_NSTATES
+};
+
+/*
+ * What a completion is for. user_data = op << 56 | slot << 32 | gen, so a
+ * completion names its proc and generation; engine-wide operations use
+ * slot 0xffffff.
+ */
+enum pr_op {
+	PR_OP_NONE = 0,
+	PR_OP_WATCH,      /* exit watch: WAITID, or POLL_ADD in the fallback */
+	PR_OP_CANCEL,     /* ASYNC_CANCEL step of a chain */
+	PR_OP_REAP,       /* chain WAITID (or POLL_ADD in the fallback) */
+	PR_OP_STOPWAIT,   /* stop's WAITID (or POLL_ADD), linked to a timeout */
+	PR_OP_LTIMEOUT,   /* LINK_TIMEOUT on PR_OP_STOPWAIT */
+	PR_OP_UNLINK,     /* UNLINKAT of the bind socket */
+	PR_OP_CLOSE,      /* CLOSE of the pidfd: the last step */
+	PR_OP_DEADLINE,   /* readiness deadline TIMEOUT */
+	PR_OP_CONNECT,    /* readiness CONNECT probe */
+	PR_OP_RETRY,      /* TIMEOUT before the next CONNECT probe */
+	PR_OP_PCLOSE,     /* CLOSE of a probe socket */
+	PR_OP_INOTIFY,    /* engine: read of the instance directory's inotify fd */
+	PR_OP_NOTIFY,     /* engine: recvmsg on the sd_notify socket */
+	PR_OP_NOP,        /* engine: completions that need nothing */
+	PR_NOPS
+};
+
+#define PR_ENGINE_SLOT 0xffffffu
+
+static inline uint64_t pr_ud(enum pr_op op, uint32_t slot, uint32_t gen)
+{
+	return (uint64_t)op << 56 | (uint64_t)(slot & 0xffffffu) << 32 | gen;
+}
+static inline enum pr_op pr_ud_op(uint64_t ud) { return (enum pr_op)(ud >> 56); }
+static inline uint32_t pr_ud_slot(uint64_t ud) { return (uint32_t)(ud >> 32) & 0xffffffu; }
+static inline uint32_t pr_ud_gen(uint64_t ud) { return (uint32_t)ud; }
+
+/* pr_proc.armed: the proc's operations that a chain must cancel. */
+#define PR_ARM(op) (1u << (op))
+
+/* pr_proc.flags */
+#define PRF_GROUP        (1u << 0)  /* leads its own process group */
+#define PRF_HAVE_STATUS  (1u << 1)  /* code/status are final */
+#define PRF_READY        (1u << 2)  /* READY emitted (or READY_EXEC) */
+#define PRF_CLOSED       (1u << 3)  /* pidfd CLOSE completed */
+#define PRF_SOCK         (1u << 4)  /* owns a bind socket name */
+#define PRF_PROBE        (1u << 5)  /* probe socket open (probe_fd) */
+#define PRF_BOUND        (1u << 6)  /* inotify saw the socket appear */
+
+struct pr_proc {
+	uint32_t gen;
+	uint32_t next_free;
+	uint8_t  state;          /* enum pr_state */
+	uint8_t  reason;         /* enum pidring_reason once decided */
+	uint8_t  mode;           /* enum pidring_ready */
+	uint8_t  flags;          /* PRF_* */
+	uint16_t armed;          /* PR_ARM(op) of in-flight cancellable ops */
+	uint16_t inflight;       /* SQEs submitted for this proc, not yet completed */
+	int      pidfd;
+	pid_t    pid;
+	int      code, status;
+	int      probe_fd;
+	unsigned retry_ms;
+	void    *user;
+	uint64_t spawn_ns, ready_ns;
+	uint64_t deadline_ns;    /* absolute, for EXTEND_TIMEOUT_USEC */
+	struct __kernel_timespec ts;     /* deadline / retry timeout */
+	struct __kernel_timespec grace;  /* stop's LINK_TIMEOUT */
+	siginfo_t watch_si;      /* written by the exit-watch WAITID */
+	siginfo_t reap_si;       /* written by the chain's WAITID */
+	char    *status_text;    /* last STATUS= (NOTIFY), malloc'd */
+};
+
+struct pr_evq {
+	struct pidring_event *ev;
+	unsigned head, len, cap;
+};
+
+struct pidring {
+	struct io_uring ring;
+	unsigned flags;             /* opts flags */
+	bool     has_waitid;        /* kernel WAITID and not PIDRING_F_NO_WAITID */
+	bool     defer_taskrun;
+	bool     destroying;
+	bool     ring_ok;
+	bool     in_dispatch;       /* handling the backlog: do not re-enter */
+	pid_t    owner_tid;
+	unsigned sq_entries;
+
+	/* completions copied out of the CQ, handled in order */
+	struct io_uring_cqe *cqb;
+	unsigned cqb_len, cqb_cap, cqb_pos;
+
+	struct pr_proc *procs;
+	uint32_t max_procs;
+	uint32_t free_head;         /* UINT32_MAX: none */
+	uint32_t used;              /* slots handed out, ever (lazy init) */
+	unsigned live;
+
+	struct pr_evq evq;
+
+	/* clone */
+	void    *stack;             /* mmap'd, with a guard page below */
+	size_t   stack_len;
+	int      devnull;
+
+	/* instance directory */
+	char    *base;              /* runtime base */
+	char    *inst;              /* instance directory path */
+	int      base_fd;           /* O_DIRECTORY fd of base */
+	int      inst_fd;           /* O_DIRECTORY fd of inst */
+	int      lock_fd;           /* flock'd for the engine's life */
+
+	/* readiness */
+	int      inotify_fd;
+	int      notify_fd;
+	struct pr_ready_engine *rd;
+};
+
+/* slots.c */
+int  pr_slots_init(struct pidring *pr, unsigned max_procs);
+void pr_slots_free(struct pidring *pr);
+struct pr_proc *pr_slot_alloc(struct pidring *pr, uint32_t *idx);
+void pr_slot_release(struct pidring *pr, uint32_t idx);
+struct pr_proc *pr_lookup(struct pidring *pr, pidring_id id, uint32_t *idx);
+static inline pidring_id pr_make_id(uint32_t idx, uint32_t gen)
+{
+	return (uint64_t)gen << 32 | (uint64_t)(idx + 1);
+}
+
+/* ring.c */
+struct io_uring_sqe *pr_sqe(struct pidring *pr);
+int  pr_reserve(struct pidring *pr, unsigned n);
+int  pr_submit(struct pidring *pr);
+struct pidring_event *pr_event_slot(struct pidring *pr);
+uint64_t pr_now_ns(void);
+int  pr_process_cqes(struct pidring *pr);
+
+/* spawn.c */
+int  pr_spawn_init(struct pidring *pr);
+void pr_spawn_fini(struct pidring *pr);
+int  pr_clone(struct pidring *pr, struct pr_proc *p, const struct pidring_spawn *s,
+	      char *const *argv, char *const *envp);
+
+/* reap.c */
+int  pr_arm_watch(struct pidring *pr, struct pr_proc *p, uint32_t idx);
+int  pr_kill_chain(struct pidring *pr, struct pr_proc *p, uint32_t idx, int reason);
+int  pr_stop_chain(struct pidring *pr, struct pr_proc *p, uint32_t idx, unsigned grace_ms);
+void pr_complete(struct pidring *pr, struct io_uring_cqe *cqe);
+int  pr_signal(struct pr_proc *p, int sig);
+int  pr_reaped(struct pr_proc *p, uint32_t idx, struct pidring *pr);
+
+/* rundir.c */
+int  pr_rundir_open(struct pidring *pr, const char *base);
+void pr_rundir_close(struct pidring *pr);
+int  pr_sock_name(const struct pr_proc *p, uint32_t idx, char *buf, size_t len);
+
+#endif /* PR_INTERNAL_H */

@@ -1,0 +1,446 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Exit watches, reap chains and the lifecycle state machine.
+ *
+ * A chain is one batch of SQEs, each hardlinked to the next, so that a failed
+ * step (the host already reaped the child, the socket was never bound) never
+ * skips the steps after it:
+ *
+ *   ASYNC_CANCEL (each armed op) -> WAITID | POLL_ADD -> [UNLINKAT] -> CLOSE
+ *
+ * The slot is freed, and DONE emitted, only when the CLOSE has completed and
+ * no other SQE of the proc is still in flight (pr_proc.inflight): no
+ * completion can ever arrive for a freed slot.
+ */
+#include <errno.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "internal.h"
+#include "ready.h"
+
+#ifndef PIDFD_SIGNAL_PROCESS_GROUP
+#define PIDFD_SIGNAL_PROCESS_GROUP (1u << 2)   /* kernel 6.9 */
+#endif
+
+/* Ops a chain cancels before it reaps. */
+#define PR_CANCELLABLE (PR_ARM(PR_OP_WATCH) | PR_ARM(PR_OP_DEADLINE) | \
+			PR_ARM(PR_OP_CONNECT) | PR_ARM(PR_OP_RETRY))
+
+static struct io_uring_sqe *pr_psqe(struct pidring *pr, struct pr_proc *p,
+				    uint32_t idx, enum pr_op op)
+{
+	struct io_uring_sqe *sqe = pr_sqe(pr);
+
+	/* pr_reserve() was called for the whole batch: this cannot fail. */
+	io_uring_sqe_set_data64(sqe, pr_ud(op, idx, p->gen));
+	p->inflight++;
+	return sqe;
+}
+
+static unsigned pr_popcount(unsigned v)
+{
+	return (unsigned)__builtin_popcount(v);
+}
+
+/*
+ * Signal the proc, and its whole group when it leads one. The group is
+ * signalled through the pidfd where the kernel can (6.9+), which cannot hit a
+ * recycled pgid; otherwise kill(-pid) right after the pidfd signal
+ * succeeded, while our unreaped leader still pins the pgid.
+ */
+int pr_signal(struct pr_proc *p, int sig)
+{
+	long r;
+
+	if (p->flags & PRF_GROUP) {
+		r = syscall(SYS_pidfd_send_signal, p->pidfd, sig, NULL,
+			    PIDFD_SIGNAL_PROCESS_GROUP);
+		if (r == 0)
+			return 0;
+		if (errno != EINVAL)
+			return -errno;
+	}
+	r = syscall(SYS_pidfd_send_signal, p->pidfd, sig, NULL, 0);
+	if (r < 0)
+		return -errno;
+	if (p->flags & PRF_GROUP)
+		kill(-p->pid, sig);
+	return 0;
+}
+
+int pr_arm_watch(struct pidring *pr, struct pr_proc *p, uint32_t idx)
+{
+	struct io_uring_sqe *sqe;
+	int ret = pr_reserve(pr, 1);
+
+	if (ret)
+		return ret;
+	sqe = pr_sqe(pr);
+	if (pr->has_waitid)
+		pr_prep_waitid(sqe, (idtype_t)P_PIDFD, (id_t)p->pidfd, &p->watch_si,
+			       WEXITED);
+	else
+		io_uring_prep_poll_add(sqe, p->pidfd, POLLIN);
+	io_uring_sqe_set_data64(sqe, pr_ud(PR_OP_WATCH, idx, p->gen));
+	p->inflight++;
+	p->armed |= PR_ARM(PR_OP_WATCH);
+	return 0;
+}
+
+static void pr_take_status(struct pr_proc *p, const siginfo_t *si)
+{
+	if (p->flags & PRF_HAVE_STATUS)
+		return;
+	p->code = si->si_code;
+	p->status = si->si_status;
+	p->flags |= PRF_HAVE_STATUS;
+}
+
+/*
+ * The fallback's synchronous half: the pidfd polled readable, so the child
+ * has exited; collect its status without blocking. Returns 1 when the child
+ * was reaped (or is gone: -ECHILD, a host thread reaped it), 0 if not yet.
+ */
+static int pr_waitid_now(struct pr_proc *p)
+{
+	siginfo_t si;
+	int r;
+
+	memset(&si, 0, sizeof(si));
+	do
+		r = waitid((idtype_t)P_PIDFD, (id_t)p->pidfd, &si, WEXITED | WNOHANG);
+	while (r < 0 && errno == EINTR);
+	if (r < 0)
+		return 1;
+	if (si.si_pid == 0)
+		return 0;
+	pr_take_status(p, &si);
+	return 1;
+}
+
+/* Cancels for every armed op, each hardlinked to what follows. */
+static void pr_put_cancels(struct pidring *pr, struct pr_proc *p, uint32_t idx)
+{
+	unsigned armed = p->armed & PR_CANCELLABLE;
+
+	for (int op = 0; armed; op++) {
+		struct io_uring_sqe *sqe;
+
+		if (!(armed & PR_ARM(op)))
+			continue;
+		armed &= ~PR_ARM(op);
+		sqe = pr_psqe(pr, p, idx, PR_OP_CANCEL);
+		io_uring_prep_cancel64(sqe, pr_ud((enum pr_op)op, idx, p->gen), 0);
+		sqe->flags |= IOSQE_IO_HARDLINK;
+	}
+}
+
+/* The tail of every chain: [UNLINKAT] -> CLOSE. */
+static void pr_put_tail(struct pidring *pr, struct pr_proc *p, uint32_t idx)
+{
+	struct io_uring_sqe *sqe;
+
+	if (p->flags & PRF_SOCK) {
+		sqe = pr_psqe(pr, p, idx, PR_OP_UNLINK);
+		pr_ready_prep_unlink(pr, p, idx, sqe);
+		sqe->flags |= IOSQE_IO_HARDLINK;
+	}
+	sqe = pr_psqe(pr, p, idx, PR_OP_CLOSE);
+	io_uring_prep_close(sqe, p->pidfd);
+}
+
+static unsigned pr_tail_len(const struct pr_proc *p)
+{
+	return 1 + ((p->flags & PRF_SOCK) ? 1 : 0);
+}
+
+/* Status known: cancel what is left, unlink, close. */
+static int pr_reap_tail(struct pidring *pr, struct pr_proc *p, uint32_t idx)
+{
+	int ret = pr_reserve(pr, pr_popcount(p->armed & PR_CANCELLABLE) +
+				     pr_tail_len(p));
+
+	if (ret)
+		return ret;
+	p->state = PR_REAPING;
+	pr_put_cancels(pr, p, idx);
+	pr_put_tail(pr, p, idx);
+	return pr_submit(pr);
+}
+
+int pr_kill_chain(struct pidring *pr, struct pr_proc *p, uint32_t idx, int reason)
+{
+	struct io_uring_sqe *sqe;
+	unsigned n = pr_popcount(p->armed & PR_CANCELLABLE) + 1;
+	int ret;
+
+	if (pr->has_waitid)
+		n += pr_tail_len(p);
+	ret = pr_reserve(pr, n);
+	if (ret)
+		return ret;
+
+	if (!p->reason)
+		p->reason = (uint8_t)reason;
+	p->state = PR_KILLING;
+	/* io_uring has no signal opcode: the kill is issued right before the
+	 * batch. ESRCH (a host thread reaped our child) is fine: the chain's
+	 * WAITID reports -ECHILD and the status stays unknown. */
+	pr_signal(p, SIGKILL);
+
+	pr_put_cancels(pr, p, idx);
+	sqe = pr_psqe(pr, p, idx, PR_OP_REAP);
+	if (pr->has_waitid) {
+		pr_prep_waitid(sqe, (idtype_t)P_PIDFD, (id_t)p->pidfd, &p->reap_si,
+			       WEXITED);
+		sqe->flags |= IOSQE_IO_HARDLINK;
+		pr_put_tail(pr, p, idx);
+	} else {
+		/* The fallback's waitid runs in our completion handler, so the
+		 * tail cannot be linked: a CLOSE that ran first would leave
+		 * waitid(P_PIDFD) nothing to wait on. */
+		io_uring_prep_poll_add(sqe, p->pidfd, POLLIN);
+	}
+	return pr_submit(pr);
+}
+
+int pr_stop_chain(struct pidring *pr, struct pr_proc *p, uint32_t idx, unsigned grace_ms)
+{
+	struct io_uring_sqe *sqe;
+	int ret = pr_reserve(pr, pr_popcount(p->armed & PR_CANCELLABLE) + 2);
+
+	if (ret)
+		return ret;
+	p->reason = PIDRING_STOPPED;
+	p->state = PR_STOPPING;
+	pr_signal(p, SIGTERM);
+
+	pr_put_cancels(pr, p, idx);
+	sqe = pr_psqe(pr, p, idx, PR_OP_STOPWAIT);
+	if (pr->has_waitid)
+		pr_prep_waitid(sqe, (idtype_t)P_PIDFD, (id_t)p->pidfd, &p->reap_si,
+			       WEXITED);
+	else
+		io_uring_prep_poll_add(sqe, p->pidfd, POLLIN);
+	sqe->flags |= IOSQE_IO_LINK;
+	p->grace.tv_sec = grace_ms / 1000;
+	p->grace.tv_nsec = (long long)(grace_ms % 1000) * 1000000;
+	sqe = pr_psqe(pr, p, idx, PR_OP_LTIMEOUT);
+	io_uring_prep_link_timeout(sqe, &p->grace, 0);
+	return pr_submit(pr);
+}
+
+/* Queue DONE and free the slot: the CLOSE is done and nothing is in flight. */
+static void pr_done(struct pidring *pr, struct pr_proc *p, uint32_t idx)
+{
+	struct pidring_event *ev = pr_event_slot(pr);
+
+	if (!pr->destroying && ev) {
+		memset(ev, 0, sizeof(*ev));
+		ev->type = PIDRING_EV_DONE;
+		ev->id = pr_make_id(idx, p->gen);
+		ev->pid = p->pid;
+		ev->user = p->user;
+		ev->reason = (enum pidring_reason)p->reason;
+		if (p->flags & PRF_HAVE_STATUS) {
+			ev->code = p->code;
+			ev->status = p->status;
+		}
+		ev->spawn_ns = p->spawn_ns;
+		ev->ready_ns = p->ready_ns;
+		ev->done_ns = pr_now_ns();
+	}
+	pr_ready_release(pr, p, idx);
+	pr_slot_release(pr, idx);
+}
+
+/* The proc's exit is known outside of any chain: run the tail. */
+static void pr_exited(struct pidring *pr, struct pr_proc *p, uint32_t idx)
+{
+	p->reason = (p->flags & PRF_READY) ? PIDRING_EXITED : PIDRING_EXITED_EARLY;
+	if (pr_reap_tail(pr, p, idx) < 0)
+		pr_kill_chain(pr, p, idx, p->reason);
+}
+
+static void pr_on_watch(struct pidring *pr, struct pr_proc *p, uint32_t idx, int res)
+{
+	bool live = p->state == PR_BINDING || p->state == PR_RUNNING;
+
+	p->armed &= ~PR_ARM(PR_OP_WATCH);
+	if (pr->has_waitid) {
+		/* WAITID consumed the exit status even if a chain was racing
+		 * to cancel it: keep it. */
+		if (res == 0)
+			pr_take_status(p, &p->watch_si);
+		if (!live)
+			return;
+		if (res == 0 || res == -ECHILD)
+			pr_exited(pr, p, idx);
+		else
+			pr_kill_chain(pr, p, idx, PIDRING_CANCELLED);
+		return;
+	}
+	if (!live)
+		return;          /* the chain's own POLL_ADD takes it from here */
+	if (res < 0 && res != -ECANCELED) {
+		pr_kill_chain(pr, p, idx, PIDRING_CANCELLED);
+		return;
+	}
+	if (pr_waitid_now(p))
+		pr_exited(pr, p, idx);
+	else if (pr_arm_watch(pr, p, idx) == 0)
+		pr_submit(pr);
+}
+
+static void pr_on_reap(struct pidring *pr, struct pr_proc *p, uint32_t idx, int res)
+{
+	if (pr->has_waitid) {
+		if (res == 0)
+			pr_take_status(p, &p->reap_si);
+		p->state = PR_REAPING;
+		return;
+	}
+	/* Fallback: the pidfd is readable (or the poll failed); the child is
+	 * dead since the chain sent SIGKILL first. */
+	if (!pr_waitid_now(p) && res >= 0) {
+		struct io_uring_sqe *sqe;
+
+		if (pr_reserve(pr, 1) == 0) {
+			sqe = pr_psqe(pr, p, idx, PR_OP_REAP);
+			io_uring_prep_poll_add(sqe, p->pidfd, POLLIN);
+			pr_submit(pr);
+			return;
+		}
+	}
+	pr_reap_tail(pr, p, idx);
+}
+
+static void pr_on_stopwait(struct pidring *pr, struct pr_proc *p, uint32_t idx, int res)
+{
+	if (pr->has_waitid) {
+		if (res == 0) {
+			pr_take_status(p, &p->reap_si);
+			pr_reap_tail(pr, p, idx);
+		} else if (res == -ECHILD) {
+			pr_reap_tail(pr, p, idx);
+		} else {
+			/* -ECANCELED: the grace ran out. */
+			pr_kill_chain(pr, p, idx, PIDRING_STOPPED);
+		}
+		return;
+	}
+	if (res >= 0 && pr_waitid_now(p))
+		pr_reap_tail(pr, p, idx);
+	else
+		pr_kill_chain(pr, p, idx, PIDRING_STOPPED);
+}
+
+/* One completion that names a proc. */
+void pr_complete(struct pidring *pr, struct io_uring_cqe *cqe)
+{
+	uint64_t ud = cqe->user_data;
+	enum pr_op op = pr_ud_op(ud);
+	uint32_t idx = pr_ud_slot(ud);
+	struct pr_proc *p;
+
+	if (idx == PR_ENGINE_SLOT) {
+		pr_ready_engine_cqe(pr, op, cqe->res, cqe->flags);
+		return;
+	}
+	if (idx >= pr->used)
+		return;
+	p = &pr->procs[idx];
+	/* The inflight count keeps the slot until its last completion; a
+	 * mismatch here would be an engine bug, never touch another proc. */
+	if (p->state == PR_FREE || p->gen != pr_ud_gen(ud) || !p->inflight)
+		return;
+	p->inflight--;
+
+	switch (op) {
+	case PR_OP_WATCH:
+		pr_on_watch(pr, p, idx, cqe->res);
+		break;
+	case PR_OP_REAP:
+		pr_on_reap(pr, p, idx, cqe->res);
+		break;
+	case PR_OP_STOPWAIT:
+		pr_on_stopwait(pr, p, idx, cqe->res);
+		break;
+	case PR_OP_CLOSE:
+		p->flags |= PRF_CLOSED;
+		p->pidfd = -1;
+		break;
+	case PR_OP_CANCEL:
+	case PR_OP_LTIMEOUT:
+	case PR_OP_UNLINK:
+		break;
+	case PR_OP_DEADLINE:
+	case PR_OP_CONNECT:
+	case PR_OP_RETRY:
+	case PR_OP_PCLOSE:
+		p->armed &= ~PR_ARM(op);
+		pr_ready_cqe(pr, p, idx, op, cqe->res);
+		break;
+	default:
+		break;
+	}
+	if ((p->flags & PRF_CLOSED) && p->inflight == 0)
+		pr_done(pr, p, idx);
+}
+
+/* ---- the public verbs of the lifecycle ---- */
+
+/*
+ * What cancel does in each state: s6's habit of making every (state, event)
+ * pair visible. STOPPING escalates to SIGKILL at once (the stop's WAITID then
+ * completes with the status) but keeps the STOPPED reason.
+ */
+int pidring_cancel(struct pidring *pr, pidring_id id)
+{
+	uint32_t idx;
+	struct pr_proc *p = pr_lookup(pr, id, &idx);
+
+	if (!p)
+		return -ESRCH;
+	switch (p->state) {
+	case PR_BINDING:
+	case PR_RUNNING:
+		return pr_kill_chain(pr, p, idx, PIDRING_CANCELLED);
+	case PR_STOPPING:
+		pr_signal(p, SIGKILL);
+		return 0;
+	case PR_KILLING:
+	case PR_REAPING:
+	default:
+		return 0;
+	}
+}
+
+int pidring_stop(struct pidring *pr, pidring_id id, unsigned grace_ms)
+{
+	uint32_t idx;
+	struct pr_proc *p = pr_lookup(pr, id, &idx);
+
+	if (!p)
+		return -ESRCH;
+	switch (p->state) {
+	case PR_BINDING:
+	case PR_RUNNING:
+		return pr_stop_chain(pr, p, idx, grace_ms);
+	default:
+		return 0;
+	}
+}
+
+int pidring_pid(struct pidring *pr, pidring_id id)
+{
+	struct pr_proc *p = pr_lookup(pr, id, NULL);
+
+	return p ? p->pid : -ESRCH;
+}

@@ -1,0 +1,429 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The engine: its ring, submission with back-pressure, completion dispatch
+ * and the event queue handed out by pidring_wait.
+ *
+ * Completions are first copied out of the CQ into a backlog, then handled one
+ * by one. Handling a completion may submit (a chain's next batch) and a full
+ * SQ may need completions pulled to make progress; pulling only appends to the
+ * backlog, so nothing re-enters a handler while another runs.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "internal.h"
+#include "ready.h"
+
+uint64_t pr_now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+const char *pidring_version(void)
+{
+#define PR_STR2(x) #x
+#define PR_STR(x) PR_STR2(x)
+	return PR_STR(PIDRING_VERSION_MAJOR) "." PR_STR(PIDRING_VERSION_MINOR) "."
+	       PR_STR(PIDRING_VERSION_PATCH);
+}
+
+/* ---- completions ---- */
+
+/* Copy every CQE the kernel has posted into the backlog. */
+static int pr_pull(struct pidring *pr)
+{
+	struct io_uring_cqe *cqe;
+	unsigned head, n = 0, ready = io_uring_cq_ready(&pr->ring);
+
+	if (!ready)
+		return 0;
+	if (pr->cqb_len + ready > pr->cqb_cap) {
+		unsigned cap = pr->cqb_cap ? pr->cqb_cap : 64;
+		struct io_uring_cqe *nb;
+
+		while (cap < pr->cqb_len + ready)
+			cap *= 2;
+		nb = realloc(pr->cqb, cap * sizeof(*nb));
+		if (!nb)
+			return -ENOMEM;   /* left in the CQ: nothing is lost */
+		pr->cqb = nb;
+		pr->cqb_cap = cap;
+	}
+	io_uring_for_each_cqe(&pr->ring, head, cqe) {
+		pr->cqb[pr->cqb_len++] = *cqe;
+		n++;
+	}
+	io_uring_cq_advance(&pr->ring, n);
+	return (int)n;
+}
+
+/* Room for one more event; NULL only when memory ran out. */
+struct pidring_event *pr_event_slot(struct pidring *pr)
+{
+	struct pr_evq *q = &pr->evq;
+
+	if (q->len == q->cap) {
+		unsigned cap = q->cap ? q->cap * 2 : 64;
+		struct pidring_event *nev = malloc(cap * sizeof(*nev));
+
+		if (!nev)
+			return NULL;
+		for (unsigned i = 0; i < q->len; i++)
+			nev[i] = q->ev[(q->head + i) % q->cap];
+		free(q->ev);
+		q->ev = nev;
+		q->head = 0;
+		q->cap = cap;
+	}
+	return &q->ev[(q->head + q->len++) % q->cap];
+}
+
+/* Handle the backlog. Each completion yields at most one event, so one free
+ * event slot is checked for before each is handled. */
+int pr_process_cqes(struct pidring *pr)
+{
+	int ret = pr_pull(pr);
+
+	if (pr->in_dispatch)
+		return ret;
+	pr->in_dispatch = true;
+	while (pr->cqb_pos < pr->cqb_len) {
+		struct io_uring_cqe cqe;
+
+		if (!pr->destroying && pr->evq.len == pr->evq.cap) {
+			if (!pr_event_slot(pr)) {
+				ret = -ENOMEM;
+				break;
+			}
+			pr->evq.len--;   /* reserved, not used */
+		}
+		cqe = pr->cqb[pr->cqb_pos++];
+		pr_complete(pr, &cqe);
+		if (pr->cqb_pos == pr->cqb_len)
+			pr_pull(pr);
+	}
+	if (pr->cqb_pos == pr->cqb_len)
+		pr->cqb_pos = pr->cqb_len = 0;
+	pr->in_dispatch = false;
+	return ret < 0 ? ret : 0;
+}
+
+/* ---- submissions ---- */
+
+int pr_submit(struct pidring *pr)
+{
+	for (;;) {
+		int r = io_uring_submit(&pr->ring);
+
+		if (r >= 0 || r == -EINTR) {
+			if (r >= 0 && !io_uring_sq_ready(&pr->ring))
+				return 0;
+			continue;
+		}
+		if (r != -EAGAIN && r != -EBUSY)
+			return r;
+		/* The kernel wants completions reaped before it takes more:
+		 * pull them into the backlog (handled later, in order). */
+		io_uring_get_events(&pr->ring);
+		if (pr_pull(pr) < 0)
+			return -ENOMEM;
+	}
+}
+
+/* Make room for n SQEs that must go into the same submission (a chain). */
+int pr_reserve(struct pidring *pr, unsigned n)
+{
+	if (n > pr->sq_entries)
+		return -EINVAL;
+	while (io_uring_sq_space_left(&pr->ring) < n) {
+		int r = pr_submit(pr);
+
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
+
+struct io_uring_sqe *pr_sqe(struct pidring *pr)
+{
+	return io_uring_get_sqe(&pr->ring);
+}
+
+/* ---- engine life ---- */
+
+static int pr_ring_setup(struct pidring *pr, unsigned entries)
+{
+	static const unsigned tries[] = {
+		IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN,
+		IORING_SETUP_SINGLE_ISSUER,
+		0,
+	};
+	struct io_uring_params p;
+	int ret = -EINVAL;
+
+	for (unsigned i = 0; i < sizeof(tries) / sizeof(tries[0]); i++) {
+		memset(&p, 0, sizeof(p));
+		p.flags = tries[i] | IORING_SETUP_CQSIZE;
+		p.cq_entries = entries * 4;
+		ret = io_uring_queue_init_params(entries, &pr->ring, &p);
+		if (ret != -EINVAL)
+			break;
+	}
+	if (ret < 0)
+		return ret;
+	/* Without NODROP an overflowing CQ loses completions, and a lost
+	 * CLOSE completion is a proc that never gets its DONE. */
+	if (!(p.features & IORING_FEAT_NODROP)) {
+		io_uring_queue_exit(&pr->ring);
+		return -ENOSYS;
+	}
+	pr->defer_taskrun = p.flags & IORING_SETUP_DEFER_TASKRUN;
+	pr->sq_entries = p.sq_entries;
+	pr->ring_ok = true;
+	return 0;
+}
+
+static bool pr_probe_waitid(struct pidring *pr)
+{
+	struct io_uring_probe *probe = io_uring_get_probe_ring(&pr->ring);
+	bool ok;
+
+	if (!probe)
+		return false;
+	ok = io_uring_opcode_supported(probe, PR_OP_WAITID);
+	io_uring_free_probe(probe);
+	return ok;
+}
+
+static void pr_free(struct pidring *pr)
+{
+	pr_ready_fini(pr);
+	if (pr->ring_ok)
+		io_uring_queue_exit(&pr->ring);
+	pr_rundir_close(pr);
+	pr_spawn_fini(pr);
+	pr_slots_free(pr);
+	free(pr->evq.ev);
+	free(pr->cqb);
+	free(pr);
+}
+
+int pidring_new(struct pidring **out, const struct pidring_opts *opts)
+{
+	struct pidring_opts o = { 0 };
+	struct pidring *pr;
+	int ret;
+
+	if (!out)
+		return -EINVAL;
+	*out = NULL;
+	if (opts)
+		o = *opts;
+	if (o.flags & ~PIDRING_F_NO_WAITID)
+		return -EINVAL;
+	if (!o.ring_entries)
+		o.ring_entries = PR_DEFAULT_ENTRIES;
+	if (!o.max_procs)
+		o.max_procs = PR_DEFAULT_MAX_PROCS;
+	if (o.ring_entries < PR_CHAIN_MAX || o.ring_entries > 32768 ||
+	    o.max_procs > PR_MAX_PROCS_LIMIT)
+		return -EINVAL;
+
+	pr = calloc(1, sizeof(*pr));
+	if (!pr)
+		return -ENOMEM;
+	pr->flags = o.flags;
+	pr->devnull = pr->inst_fd = pr->lock_fd = pr->base_fd = -1;
+	pr->inotify_fd = pr->notify_fd = -1;
+	pr->owner_tid = (pid_t)syscall(SYS_gettid);
+
+	ret = pr_slots_init(pr, o.max_procs);
+	if (!ret)
+		ret = pr_spawn_init(pr);
+	if (!ret)
+		ret = pr_ring_setup(pr, o.ring_entries);
+	if (!ret) {
+		pr->has_waitid = !(o.flags & PIDRING_F_NO_WAITID) && pr_probe_waitid(pr);
+		ret = pr_rundir_open(pr, o.runtime_dir);
+	}
+	if (!ret)
+		ret = pr_ready_init(pr);
+	if (ret) {
+		pr_free(pr);
+		return ret;
+	}
+	*out = pr;
+	return 0;
+}
+
+/*
+ * Last resort of a destroy that timed out: cancel whatever is still in flight
+ * so that no completion can write into memory we are about to free, then
+ * reap what can be reaped and close what is open.
+ */
+static void pr_abandon(struct pidring *pr)
+{
+	struct io_uring_sqe *sqe;
+	uint64_t end = pr_now_ns() + 1000000000ull;
+	bool busy = true;
+
+	if (pr_reserve(pr, 1) == 0) {
+		sqe = pr_sqe(pr);
+		io_uring_prep_cancel64(sqe, 0, IORING_ASYNC_CANCEL_ANY |
+					       IORING_ASYNC_CANCEL_ALL);
+		io_uring_sqe_set_data64(sqe, pr_ud(PR_OP_NOP, PR_ENGINE_SLOT, 0));
+		pr_submit(pr);
+	}
+	while (busy && pr_now_ns() < end) {
+		struct __kernel_timespec ts = { .tv_nsec = 10000000 };
+		struct io_uring_cqe *cqe;
+
+		io_uring_submit_and_wait_timeout(&pr->ring, &cqe, 1, &ts, NULL);
+		pr_process_cqes(pr);
+		busy = false;
+		for (uint32_t i = 0; i < pr->used; i++)
+			busy |= pr->procs[i].state != PR_FREE && pr->procs[i].inflight;
+	}
+	for (uint32_t i = 0; i < pr->used; i++) {
+		struct pr_proc *p = &pr->procs[i];
+
+		if (p->state == PR_FREE)
+			continue;
+		if (p->pidfd >= 0) {
+			siginfo_t si;
+
+			waitid((idtype_t)P_PIDFD, (id_t)p->pidfd, &si, WEXITED | WNOHANG);
+			close(p->pidfd);
+			p->pidfd = -1;
+		}
+		pr_ready_release(pr, p, i);
+	}
+	/* An operation that still did not complete may write into procs: keep
+	 * that memory rather than hand it back to the allocator. */
+	if (busy)
+		pr->procs = NULL;
+}
+
+int pidring_destroy(struct pidring *pr, int timeout_ms)
+{
+	uint64_t end;
+	int ret = 0;
+
+	if (!pr)
+		return 0;
+	pr->destroying = true;
+	end = timeout_ms < 0 ? UINT64_MAX :
+	      pr_now_ns() + (uint64_t)timeout_ms * 1000000u;
+	for (uint32_t i = 0; i < pr->used; i++) {
+		struct pr_proc *p = &pr->procs[i];
+
+		if (p->state == PR_BINDING || p->state == PR_RUNNING)
+			pr_kill_chain(pr, p, i, PIDRING_CANCELLED);
+		else if (p->state == PR_STOPPING)
+			pr_signal(p, SIGKILL);
+	}
+	while (pr->live) {
+		uint64_t now = pr_now_ns();
+		struct __kernel_timespec ts;
+		struct io_uring_cqe *cqe;
+		uint64_t left;
+
+		if (now >= end) {
+			ret = -ETIMEDOUT;
+			break;
+		}
+		left = end - now;
+		if (left > 100000000u)
+			left = 100000000u;
+		ts.tv_sec = 0;
+		ts.tv_nsec = (long long)left;
+		io_uring_submit_and_wait_timeout(&pr->ring, &cqe, 1, &ts, NULL);
+		pr_process_cqes(pr);
+	}
+	if (ret)
+		pr_abandon(pr);
+	pr_free(pr);
+	return ret;
+}
+
+/* ---- waiting ---- */
+
+static unsigned pr_pop_events(struct pidring *pr, struct pidring_event *ev, unsigned max)
+{
+	struct pr_evq *q = &pr->evq;
+	unsigned n = 0;
+
+	while (n < max && q->len) {
+		ev[n++] = q->ev[q->head];
+		q->head = (q->head + 1) % q->cap;
+		q->len--;
+	}
+	return n;
+}
+
+int pidring_wait(struct pidring *pr, struct pidring_event *ev, unsigned max,
+		 int timeout_ms)
+{
+	uint64_t end = 0;
+	int ret;
+
+	if (!pr || !ev || !max)
+		return -EINVAL;
+	if (timeout_ms > 0)
+		end = pr_now_ns() + (uint64_t)timeout_ms * 1000000u;
+
+	for (;;) {
+		struct io_uring_cqe *cqe;
+
+		if (pr->evq.len == 0) {
+			/* With DEFER_TASKRUN completions exist only once we
+			 * enter the kernel asking for them. */
+			ret = io_uring_get_events(&pr->ring);
+			if (ret < 0 && ret != -EINTR && ret != -EAGAIN && ret != -EBUSY)
+				return ret;
+		}
+		ret = pr_process_cqes(pr);
+		if (pr->evq.len)
+			return (int)pr_pop_events(pr, ev, max);
+		if (ret < 0)
+			return ret;
+		if (timeout_ms == 0 || pr->live == 0)
+			return 0;
+		if (timeout_ms < 0) {
+			ret = io_uring_submit_and_wait(&pr->ring, 1);
+		} else {
+			uint64_t now = pr_now_ns();
+			struct __kernel_timespec ts;
+
+			if (now >= end)
+				return 0;
+			ts.tv_sec = (long long)((end - now) / 1000000000u);
+			ts.tv_nsec = (long long)((end - now) % 1000000000u);
+			ret = io_uring_submit_and_wait_timeout(&pr->ring, &cqe, 1, &ts,
+							       NULL);
+			if (ret == -ETIME)
+				continue;
+		}
+		if (ret == -EINTR)
+			return -EINTR;
+		if (ret < 0 && ret != -EAGAIN && ret != -EBUSY)
+			return ret;
+	}
+}
+
+int pidring_fd(struct pidring *pr)
+{
+	return pr ? pr->ring.ring_fd : -EINVAL;
+}
+
+unsigned pidring_live(const struct pidring *pr)
+{
+	return pr ? pr->live : 0;
+}

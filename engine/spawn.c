@@ -1,0 +1,333 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The spawn path: clone(CLONE_VM | CLONE_VFORK | CLONE_PIDFD) on an
+ * engine-owned stack, as posix_spawn and glibc's pidfd_spawn do. No fork, no
+ * page-table copy: the parent's size never matters. The calling thread is
+ * suspended until the child has exec'd or exited.
+ *
+ * The child shares our memory until exec, so it must not touch anything the
+ * parent may hold a lock on: no malloc, no stdio, only system calls and the
+ * plan the parent computed for it (struct pr_plan). An exec failure is written
+ * into the plan and the child _exit(127)s; the parent reaps it.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "internal.h"
+#include "ready.h"
+
+extern char **environ;
+
+/* The kernel's struct sigaction for rt_sigaction (glibc's differs). */
+struct pr_ksigaction {
+	void (*handler)(int);
+	unsigned long flags;
+	void (*restorer)(void);
+	uint64_t mask;
+};
+
+#define PR_NSIG 64
+
+struct pr_plan {
+	const char   *path;
+	char *const  *argv;
+	char *const  *envp;
+	const char   *cwd;
+	const struct pidring_fd_map *fds;
+	int          *tmp;          /* nfds + 1 scratch ints, parent-allocated */
+	unsigned      nfds;
+	int           hi;           /* 1 + highest target fd, at least 3 */
+	int           devnull;
+	unsigned      flags;
+	pid_t         parent;
+	volatile int  err;          /* -errno of the failed step, 0 if exec'd */
+};
+
+int pr_spawn_init(struct pidring *pr)
+{
+	long page = sysconf(_SC_PAGESIZE);
+	size_t len = PR_STACK_SIZE + (size_t)page;
+	void *m;
+
+	pr->devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
+	if (pr->devnull < 0)
+		return -errno;
+	m = mmap(NULL, len, PROT_READ | PROT_WRITE,
+		 MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
+	if (m == MAP_FAILED) {
+		int e = -errno;
+		close(pr->devnull);
+		pr->devnull = -1;
+		return e;
+	}
+	/* A guard page below the stack turns an overflow into a fault, not a
+	 * silent write into whatever the allocator put there. */
+	mprotect(m, (size_t)page, PROT_NONE);
+	pr->stack = m;
+	pr->stack_len = len;
+	return 0;
+}
+
+void pr_spawn_fini(struct pidring *pr)
+{
+	if (pr->stack)
+		munmap(pr->stack, pr->stack_len);
+	pr->stack = NULL;
+	if (pr->devnull >= 0)
+		close(pr->devnull);
+	pr->devnull = -1;
+}
+
+static _Noreturn void pr_fail(struct pr_plan *pl, int e)
+{
+	pl->err = -e;
+	_exit(127);
+}
+
+/* Runs in the child, on the engine's stack, in the parent's memory. */
+static int pr_child(void *arg)
+{
+	struct pr_plan *pl = arg;
+	struct pr_ksigaction dfl = { .handler = SIG_DFL }, old;
+	uint64_t empty = 0;
+	unsigned i;
+	int fd;
+
+	/*
+	 * Every signal is blocked (the parent blocked them all before clone),
+	 * so no handler of the parent's can run here on shared memory. Reset
+	 * every disposition that is not the default, then unblock: exec would
+	 * reset caught signals itself but keeps ignored ones, and the child
+	 * must start clean.
+	 */
+	for (int sig = 1; sig <= PR_NSIG; sig++) {
+		if (sig == SIGKILL || sig == SIGSTOP)
+			continue;
+		if (syscall(SYS_rt_sigaction, sig, NULL, &old, sizeof(uint64_t)))
+			continue;
+		if (old.handler != SIG_DFL)
+			syscall(SYS_rt_sigaction, sig, &dfl, NULL, sizeof(uint64_t));
+	}
+
+	if (pl->flags & PIDRING_SPAWN_SETSID) {
+		if (setsid() < 0)
+			pr_fail(pl, errno);
+	} else if (!(pl->flags & PIDRING_SPAWN_KEEP_PGRP)) {
+		if (setpgid(0, 0) < 0)
+			pr_fail(pl, errno);
+	}
+
+	/* PDEATHSIG is tied to the spawning thread; if that already went away
+	 * we were reparented and must not run unsupervised. */
+	if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0)
+		pr_fail(pl, errno);
+	if (getppid() != pl->parent)
+		pr_fail(pl, ESRCH);
+
+	/*
+	 * Map fds. A source below hi could be overwritten by an earlier dup2,
+	 * so every such source (and /dev/null) is first moved to hi or above;
+	 * those copies are close-on-exec and closed below.
+	 */
+	for (i = 0; i < pl->nfds; i++) {
+		fd = pl->fds[i].parent_fd;
+		if (fd < pl->hi) {
+			fd = fcntl(fd, F_DUPFD_CLOEXEC, pl->hi);
+			if (fd < 0)
+				pr_fail(pl, errno);
+		}
+		pl->tmp[i] = fd;
+	}
+	fd = pl->devnull;
+	if (fd < pl->hi) {
+		fd = fcntl(fd, F_DUPFD_CLOEXEC, pl->hi);
+		if (fd < 0)
+			pr_fail(pl, errno);
+	}
+	pl->tmp[pl->nfds] = fd;
+	for (i = 0; i < pl->nfds; i++)
+		if (dup2(pl->tmp[i], pl->fds[i].child_fd) < 0)
+			pr_fail(pl, errno);
+	for (fd = 0; fd < 3; fd++) {
+		bool mapped = false;
+		for (i = 0; i < pl->nfds; i++)
+			mapped |= pl->fds[i].child_fd == fd;
+		if (!mapped && dup2(pl->tmp[pl->nfds], fd) < 0)
+			pr_fail(pl, errno);
+	}
+	/* Close everything that is not a target: the gaps below hi, then all
+	 * from hi up (which takes the moved copies with it). */
+	for (fd = 3; fd < pl->hi; fd++) {
+		bool mapped = false;
+		for (i = 0; i < pl->nfds; i++)
+			mapped |= pl->fds[i].child_fd == fd;
+		if (!mapped)
+			close(fd);
+	}
+	if (syscall(SYS_close_range, (unsigned)pl->hi, ~0u, 0) < 0)
+		pr_fail(pl, errno);
+
+	if (pl->cwd && chdir(pl->cwd) < 0)
+		pr_fail(pl, errno);
+
+	syscall(SYS_rt_sigprocmask, SIG_SETMASK, &empty, NULL, sizeof(uint64_t));
+	execve(pl->path, pl->argv, pl->envp);
+	pr_fail(pl, errno);
+	return 127;
+}
+
+/* Check the spec's fd map in the parent, where errors are cheap to report. */
+static int pr_check_fds(const struct pidring_spawn *s, int *hi)
+{
+	int top = 2;
+
+	if (s->nfds && !s->fds)
+		return -EINVAL;
+	if (s->nfds > 1024)
+		return -EINVAL;
+	for (unsigned i = 0; i < s->nfds; i++) {
+		int c = s->fds[i].child_fd, p = s->fds[i].parent_fd;
+
+		if (c < 0 || p < 0)
+			return c < 0 ? -EINVAL : -EBADF;
+		for (unsigned j = 0; j < i; j++)
+			if (s->fds[j].child_fd == c)
+				return -EINVAL;
+		if (fcntl(p, F_GETFD) < 0)
+			return -EBADF;
+		if (c > top)
+			top = c;
+	}
+	*hi = top + 1;
+	return 0;
+}
+
+int pr_clone(struct pidring *pr, struct pr_proc *p, const struct pidring_spawn *s,
+	     char *const *argv, char *const *envp)
+{
+	int tmp_small[17], *tmp = tmp_small;
+	struct pr_plan pl = {
+		.path = s->path, .argv = argv, .envp = envp ? envp : environ,
+		.cwd = s->cwd, .fds = s->fds, .nfds = s->nfds,
+		.devnull = pr->devnull, .flags = s->flags, .parent = getpid(),
+	};
+	uint64_t all = ~(uint64_t)0, old;
+	int pidfd = -1, ret, hi;
+	pid_t pid;
+
+	ret = pr_check_fds(s, &hi);
+	if (ret)
+		return ret;
+	pl.hi = hi;
+	if (s->nfds + 1 > sizeof(tmp_small) / sizeof(tmp_small[0])) {
+		tmp = malloc((s->nfds + 1) * sizeof(*tmp));
+		if (!tmp)
+			return -ENOMEM;
+	}
+	pl.tmp = tmp;
+
+	/*
+	 * Block every signal, glibc's internal ones included, so nothing of
+	 * ours runs in the child before it has reset its dispositions.
+	 */
+	syscall(SYS_rt_sigprocmask, SIG_SETMASK, &all, &old, sizeof(uint64_t));
+	pid = clone(pr_child, (char *)pr->stack + pr->stack_len,
+		    CLONE_VM | CLONE_VFORK | CLONE_PIDFD | SIGCHLD, &pl, &pidfd);
+	ret = pid < 0 ? -errno : 0;
+	syscall(SYS_rt_sigprocmask, SIG_SETMASK, &old, NULL, sizeof(uint64_t));
+
+	if (tmp != tmp_small)
+		free(tmp);
+	if (ret)
+		return ret;
+	if (pl.err) {
+		siginfo_t si;
+
+		/* The child is dead or about to be; reap exactly it. */
+		while (waitid((idtype_t)P_PIDFD, (id_t)pidfd, &si, WEXITED) < 0 &&
+		       errno == EINTR)
+			;
+		close(pidfd);
+		return pl.err;
+	}
+	p->pid = pid;
+	p->pidfd = pidfd;
+	if (s->flags & PIDRING_SPAWN_SETSID || !(s->flags & PIDRING_SPAWN_KEEP_PGRP))
+		p->flags |= PRF_GROUP;
+	return 0;
+}
+
+int pidring_spawn(struct pidring *pr, const struct pidring_spawn *s, pidring_id *id)
+{
+	struct pr_spawn_env env = { 0 };
+	struct pr_proc *p;
+	uint32_t idx;
+	int ret;
+
+	if (!pr || !s || !s->path || !s->argv || !s->argv[0])
+		return -EINVAL;
+	if (s->flags & ~(PIDRING_SPAWN_SETSID | PIDRING_SPAWN_KEEP_PGRP) ||
+	    (s->flags & PIDRING_SPAWN_SETSID && s->flags & PIDRING_SPAWN_KEEP_PGRP))
+		return -EINVAL;
+	if ((unsigned)s->ready > PIDRING_READY_NOTIFY)
+		return -EINVAL;
+	if (s->ready_timeout_ms > PR_MAX_READY_MS)
+		return -EINVAL;
+
+	/* Room for the exit watch and the readiness operations, taken before
+	 * the child exists so that arming them afterwards cannot fail. */
+	ret = pr_reserve(pr, 3);
+	if (ret)
+		return ret;
+	p = pr_slot_alloc(pr, &idx);       /* rule 1: registered before born */
+	if (!p)
+		return -EAGAIN;
+	p->spawn_ns = pr_now_ns();
+	p->user = s->user;
+	p->mode = (uint8_t)s->ready;
+
+	ret = pr_ready_prepare(pr, p, idx, s, &env);
+	if (!ret)
+		ret = pr_clone(pr, p, s, env.argv ? env.argv : s->argv,
+			       env.envp ? env.envp : s->envp);
+	pr_ready_env_free(&env);
+	if (ret) {
+		pr_ready_abort(pr, p, idx);
+		pr_slot_release(pr, idx);
+		return ret;
+	}
+
+	pr_arm_watch(pr, p, idx);
+	if (s->ready == PIDRING_READY_EXEC) {
+		struct pidring_event *ev = pr_event_slot(pr);
+
+		p->state = PR_RUNNING;
+		p->flags |= PRF_READY;
+		p->ready_ns = pr_now_ns();
+		if (ev) {
+			memset(ev, 0, sizeof(*ev));
+			ev->type = PIDRING_EV_READY;
+			ev->id = pr_make_id(idx, p->gen);
+			ev->pid = p->pid;
+			ev->user = p->user;
+			ev->spawn_ns = p->spawn_ns;
+			ev->ready_ns = p->ready_ns;
+		}
+	} else {
+		p->state = PR_BINDING;
+		pr_ready_arm(pr, p, idx, s);
+	}
+	pr_submit(pr);
+	if (id)
+		*id = pr_make_id(idx, p->gen);
+	return 0;
+}

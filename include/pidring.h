@@ -1,0 +1,193 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * pidring: spawn, supervise and reap child processes on io_uring.
+ *
+ * One engine per thread. Every call returns 0 (or a positive value where
+ * documented) on success and a negative errno value on failure; errno is
+ * never the channel. The library never exits, aborts or prints.
+ */
+#ifndef PIDRING_H
+#define PIDRING_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+/* The one version source: the Makefile reads these for the SONAME and pidring.pc. */
+#define PIDRING_VERSION_MAJOR 0
+#define PIDRING_VERSION_MINOR 1
+#define PIDRING_VERSION_PATCH 0
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(PIDRING_BUILDING) && defined(__GNUC__)
+#define PIDRING_API __attribute__((visibility("default")))
+#else
+#define PIDRING_API
+#endif
+
+struct pidring;                          /* opaque engine */
+typedef uint64_t pidring_id;             /* 0 is never valid */
+
+/* pidring_opts.flags */
+#define PIDRING_F_NO_WAITID   (1u << 0)  /* force POLL_ADD + waitid(WNOHANG) */
+
+struct pidring_opts {                    /* NULL opts = all defaults */
+    unsigned    ring_entries;            /* 0: default (256) */
+    unsigned    max_procs;               /* 0: default (4096) */
+    const char *runtime_dir;             /* base for instance dirs; NULL: default */
+    unsigned    flags;                   /* PIDRING_F_* */
+};
+
+/*
+ * Create an engine: a ring (SINGLE_ISSUER, DEFER_TASKRUN where the kernel has
+ * them), a slot table and an instance directory under the runtime base.
+ * Kernel features are probed once, here. The engine belongs to the calling
+ * thread: every later call on it must come from that thread.
+ *
+ * The runtime base is opts->runtime_dir, else $PIDRING_RUNTIME_DIR, else
+ * $XDG_RUNTIME_DIR/pidring, else /tmp/pidring-<uid>. It is created (0700) when
+ * missing and must be a real directory owned by the caller, not a symlink.
+ *
+ * Errors: -EINVAL (unknown flags, ring_entries or max_procs out of range),
+ * -ENOMEM, -ENAMETOOLONG (runtime base too long for a socket path), -ENOTDIR,
+ * -EPERM (runtime base not ours), -ENOSYS (no io_uring), or what the kernel
+ * returned for io_uring_setup, mkdir, open.
+ */
+PIDRING_API int pidring_new(struct pidring **out, const struct pidring_opts *opts);
+
+/*
+ * Cancel every live proc and drive the ring until all are DONE (their events
+ * are discarded), then remove the instance directory and free everything.
+ * timeout_ms < 0 waits as long as it takes. pr == NULL is harmless (returns 0).
+ * Returns 0, or -ETIMEDOUT when some proc was not reaped in time: every proc
+ * has been sent SIGKILL by then and the engine is freed all the same (a child
+ * stuck in uninterruptible sleep is left as a zombie of the process).
+ */
+PIDRING_API int pidring_destroy(struct pidring *pr, int timeout_ms);
+
+enum pidring_ready { PIDRING_READY_EXEC, PIDRING_READY_BIND, PIDRING_READY_NOTIFY };
+
+struct pidring_fd_map { int parent_fd, child_fd; };
+
+/* pidring_spawn.flags */
+#define PIDRING_SPAWN_SETSID     (1u << 0) /* child starts a new session */
+#define PIDRING_SPAWN_KEEP_PGRP  (1u << 1) /* child stays in the caller's group;
+                                              signals reach only its pid */
+
+struct pidring_spawn {
+    const char  *path;                   /* executable */
+    char *const *argv;
+    char *const *envp;                   /* NULL: the caller's environ */
+    const char  *cwd;                    /* NULL: inherit */
+    const struct pidring_fd_map *fds;    /* unmapped 0, 1, 2 get /dev/null */
+    unsigned     nfds;
+    enum pidring_ready ready;
+    unsigned     ready_timeout_ms;       /* 0: default (30 s) */
+    unsigned     flags;                  /* PIDRING_SPAWN_* */
+    void        *user;                   /* echoed in events */
+};
+
+/*
+ * Spawn a child with clone(CLONE_VM|CLONE_VFORK|CLONE_PIDFD): no fork, no page
+ * table copy; returns once the child has exec'd. The slot exists before the
+ * child does. On success *id is set and exactly one DONE event will follow
+ * (and at most one READY before it). On failure nothing is left behind and no
+ * event follows.
+ *
+ * The child: signal mask emptied and handled or ignored signals reset to
+ * default, its own process group (or session, or the caller's group with
+ * PIDRING_SPAWN_KEEP_PGRP), PR_SET_PDEATHSIG(SIGKILL) tied to the calling
+ * thread, fds 0, 1, 2 and the mapped ones and nothing else, cwd, execve.
+ *
+ * Errors: -EINVAL (NULL spec, path or argv, empty argv, unknown flags or ready
+ * mode, negative or duplicate child fd, nfds > 0 with fds NULL), -EBADF (a
+ * parent fd that is not open), -EAGAIN (max_procs live, or clone refused),
+ * -ENOSYS (ready mode not supported by this build), and the exec failure
+ * itself: -ENOENT, -EACCES, -ENOEXEC, ... (cwd failures too).
+ */
+PIDRING_API int pidring_spawn(struct pidring *pr, const struct pidring_spawn *s,
+                              pidring_id *id);
+
+/*
+ * Kill the proc (SIGKILL to its process group when it leads one) and reap it
+ * on the ring; its DONE says CANCELLED unless it had already exited.
+ * Idempotent: a proc already being reaped is left alone (returns 0).
+ * Errors: -ESRCH (unknown, stale or forged id; proc already DONE).
+ */
+PIDRING_API int pidring_cancel(struct pidring *pr, pidring_id id);
+
+/*
+ * SIGTERM the proc (its group when it leads one), wait up to grace_ms for it
+ * to exit, then SIGKILL it. DONE says STOPPED. A proc already being reaped or
+ * stopped is left alone (returns 0). Errors: -ESRCH.
+ */
+PIDRING_API int pidring_stop(struct pidring *pr, pidring_id id, unsigned grace_ms);
+
+/* The proc's pid, or -ESRCH. */
+PIDRING_API int pidring_pid(struct pidring *pr, pidring_id id);
+
+/*
+ * Copy the proc's bind socket path into buf (NUL-terminated); returns its
+ * length. Errors: -ESRCH, -ENOENT (proc has no bind socket), -ENAMETOOLONG
+ * (buf too small), -EINVAL (buf NULL).
+ */
+PIDRING_API int pidring_socket_path(struct pidring *pr, pidring_id id, char *buf,
+                                    size_t len);
+
+/*
+ * Copy the last STATUS= a NOTIFY proc sent into buf; returns its length
+ * (0 when none yet). Errors: -ESRCH, -EINVAL, -ENAMETOOLONG (buf too small).
+ */
+PIDRING_API int pidring_status(struct pidring *pr, pidring_id id, char *buf,
+                               size_t len);
+
+enum pidring_event_type { PIDRING_EV_READY = 1, PIDRING_EV_DONE = 2 };
+
+enum pidring_reason {                    /* why a proc is DONE */
+    PIDRING_EXITED = 1,                  /* exited on its own after it was ready */
+    PIDRING_EXITED_EARLY,                /* exited before it was ready */
+    PIDRING_CANCELLED,                   /* pidring_cancel or pidring_destroy */
+    PIDRING_STOPPED,                     /* pidring_stop */
+    PIDRING_READY_TIMEOUT,               /* missed its ready deadline */
+};
+
+struct pidring_event {
+    enum pidring_event_type type;
+    pidring_id id;
+    pid_t      pid;
+    void      *user;
+    enum pidring_reason reason;          /* DONE only */
+    int        code;                     /* DONE: CLD_EXITED/KILLED/DUMPED; 0 unknown */
+    int        status;                   /* DONE: exit status or signal number */
+    uint64_t   spawn_ns, ready_ns, done_ns; /* CLOCK_MONOTONIC; 0 if not reached */
+};
+
+/*
+ * Fill up to max events. Waits up to timeout_ms for the first one (0: do not
+ * wait, -1: wait as long as it takes). Returns the number filled (0 on
+ * timeout) or -errno: -EINVAL (ev NULL or max 0), -EINTR (a signal arrived
+ * while waiting; call again).
+ */
+PIDRING_API int pidring_wait(struct pidring *pr, struct pidring_event *ev,
+                             unsigned max, int timeout_ms);
+
+/*
+ * A descriptor that polls readable when pidring_wait(pr, ..., 0) may have
+ * something to do. Errors: -EINVAL.
+ */
+PIDRING_API int pidring_fd(struct pidring *pr);
+
+/* Procs spawned and not yet DONE (0 for NULL). */
+PIDRING_API unsigned pidring_live(const struct pidring *pr);
+
+/* The library's version as "MAJOR.MINOR.PATCH". */
+PIDRING_API const char *pidring_version(void);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* PIDRING_H */
