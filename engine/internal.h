@@ -76,6 +76,7 @@ static inline uint32_t pr_ud_gen(uint64_t ud) { return (uint32_t)ud; }
 #define PRF_SOCK         (1u << 4)  /* owns a bind socket name */
 #define PRF_PROBE        (1u << 5)  /* probe socket open (probe_fd) */
 #define PRF_BOUND        (1u << 6)  /* inotify saw the socket appear */
+#define PRF_HASHED       (1u << 7)  /* in the NOTIFY pid hash */
 
 struct pr_proc {
 	uint32_t gen;
@@ -83,22 +84,25 @@ struct pr_proc {
 	uint8_t  state;          /* enum pr_state */
 	uint8_t  reason;         /* enum pidring_reason once decided */
 	uint8_t  mode;           /* enum pidring_ready */
-	uint8_t  flags;          /* PRF_* */
+	uint16_t flags;          /* PRF_* */
 	uint16_t armed;          /* PR_ARM(op) of in-flight cancellable ops */
 	uint16_t inflight;       /* SQEs submitted for this proc, not yet completed */
+	uint32_t pid_next;       /* NOTIFY: next in the pid hash chain */
 	int      pidfd;
 	pid_t    pid;
 	int      code, status;
 	int      probe_fd;
-	unsigned retry_ms;
+	unsigned retry_us;       /* next CONNECT retry backoff */
 	void    *user;
 	uint64_t spawn_ns, ready_ns;
 	uint64_t deadline_ns;    /* absolute, for EXTEND_TIMEOUT_USEC */
-	struct __kernel_timespec ts;     /* deadline / retry timeout */
+	struct __kernel_timespec ts;     /* readiness deadline */
+	struct __kernel_timespec rts;    /* CONNECT retry backoff */
 	struct __kernel_timespec grace;  /* stop's LINK_TIMEOUT */
 	siginfo_t watch_si;      /* written by the exit-watch WAITID */
 	siginfo_t reap_si;       /* written by the chain's WAITID */
 	char    *status_text;    /* last STATUS= (NOTIFY), malloc'd */
+	struct sockaddr_un *sun; /* BIND: the socket's address, malloc'd */
 };
 
 struct pr_evq {
@@ -178,7 +182,10 @@ int  pr_kill_chain(struct pidring *pr, struct pr_proc *p, uint32_t idx, int reas
 int  pr_stop_chain(struct pidring *pr, struct pr_proc *p, uint32_t idx, unsigned grace_ms);
 void pr_complete(struct pidring *pr, struct io_uring_cqe *cqe);
 int  pr_signal(struct pr_proc *p, int sig);
-int  pr_reaped(struct pr_proc *p, uint32_t idx, struct pidring *pr);
+void pr_emit_ready(struct pidring *pr, struct pr_proc *p, uint32_t idx);
+int  pr_cancel_ops(struct pidring *pr, struct pr_proc *p, uint32_t idx, unsigned mask);
+struct io_uring_sqe *pr_psqe(struct pidring *pr, struct pr_proc *p, uint32_t idx,
+			     enum pr_op op);
 
 /* rundir.c */
 int  pr_rundir_open(struct pidring *pr, const char *base);

@@ -1,27 +1,761 @@
 /* SPDX-License-Identifier: MIT */
-/* Readiness: placeholder until BIND and NOTIFY land. */
+/*
+ * Readiness on the ring, side by side with the exit watch and the deadline.
+ *
+ * BIND: the child binds an AF_UNIX stream socket at a path we name per spawn
+ * (<slot>.<gen>.sock in the instance directory). One inotify descriptor on
+ * that directory is read on the ring; IN_CREATE names the slot directly, so
+ * dispatch is O(1). bind() fires IN_CREATE before listen(): a CONNECT in that
+ * gap gets ECONNREFUSED, and is retried after short ring TIMEOUTs with
+ * backoff. No sleeps, no polling loops.
+ *
+ * NOTIFY: systemd's Type=notify. One engine-owned datagram socket with
+ * SO_PASSCRED, read on the ring; READY=1 counts only when the kernel says the
+ * sender is the proc itself.
+ *
+ * Engine-wide operations are armed lazily, on the first spawn that needs
+ * them, and cancelled (and waited for) before the engine frees their buffers.
+ */
 #include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <sys/inotify.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
 
 #include "ready.h"
 
-int pr_ready_init(struct pidring *pr) { (void)pr; return 0; }
-void pr_ready_fini(struct pidring *pr) { (void)pr; }
+#define PR_RETRY_FIRST_US  100u
+#define PR_RETRY_MAX_US    4000u
+#define PR_NOTIFY_MAX      4096u     /* larger datagrams are dropped */
+#define PR_STATUS_MAX      1024u
+#define PR_NOTIFY_FDS      16        /* SCM_RIGHTS we make room for, to close */
+
+static const char pr_sock_env[] = "PIDRING_SOCKET=";
+static const char pr_notify_env[] = "NOTIFY_SOCKET=";
+
+struct pr_ready_engine {
+	/* inotify */
+	bool     ino_armed;
+	char     ibuf[4096] __attribute__((aligned(__alignof__(struct inotify_event))));
+	/* sd_notify */
+	bool     ntf_armed;
+	char    *notify_path;
+	struct msghdr msg;
+	struct iovec  iov;
+	char     nbuf[PR_NOTIFY_MAX + 1];
+	char     cbuf[CMSG_SPACE(sizeof(struct ucred)) +
+		      CMSG_SPACE(sizeof(int) * PR_NOTIFY_FDS)];
+	/* pid -> slot, for NOTIFY procs only */
+	uint32_t *buckets;
+	uint32_t  mask;
+	unsigned  inflight;          /* engine-wide SQEs in flight */
+};
+
+#define PR_NONE UINT32_MAX
+
+int pr_ready_init(struct pidring *pr)
+{
+	pr->rd = calloc(1, sizeof(*pr->rd));
+	return pr->rd ? 0 : -ENOMEM;
+}
+
+static struct io_uring_sqe *pr_esqe(struct pidring *pr, enum pr_op op)
+{
+	struct io_uring_sqe *sqe = pr_sqe(pr);
+
+	io_uring_sqe_set_data64(sqe, pr_ud(op, PR_ENGINE_SLOT, 0));
+	pr->rd->inflight++;
+	return sqe;
+}
+
+static int pr_arm_inotify(struct pidring *pr)
+{
+	struct io_uring_sqe *sqe;
+	int ret;
+
+	if (pr->rd->ino_armed || pr->destroying)
+		return 0;
+	ret = pr_reserve(pr, 1);
+	if (ret)
+		return ret;
+	sqe = pr_esqe(pr, PR_OP_INOTIFY);
+	io_uring_prep_read(sqe, pr->inotify_fd, pr->rd->ibuf, sizeof(pr->rd->ibuf), 0);
+	pr->rd->ino_armed = true;
+	return 0;
+}
+
+static int pr_arm_notify(struct pidring *pr)
+{
+	struct pr_ready_engine *rd = pr->rd;
+	struct io_uring_sqe *sqe;
+	int ret;
+
+	if (rd->ntf_armed || pr->destroying)
+		return 0;
+	ret = pr_reserve(pr, 1);
+	if (ret)
+		return ret;
+	memset(&rd->msg, 0, sizeof(rd->msg));
+	rd->iov.iov_base = rd->nbuf;
+	rd->iov.iov_len = PR_NOTIFY_MAX;
+	rd->msg.msg_iov = &rd->iov;
+	rd->msg.msg_iovlen = 1;
+	rd->msg.msg_control = rd->cbuf;
+	rd->msg.msg_controllen = sizeof(rd->cbuf);
+	sqe = pr_esqe(pr, PR_OP_NOTIFY);
+	io_uring_prep_recvmsg(sqe, pr->notify_fd, &rd->msg, MSG_CMSG_CLOEXEC);
+	rd->ntf_armed = true;
+	return 0;
+}
+
+/* The inotify watch exists before the first BIND child does: no bind can
+ * happen unseen. */
+static int pr_inotify_open(struct pidring *pr)
+{
+	int fd;
+
+	if (pr->inotify_fd >= 0)
+		return 0;
+	fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	if (inotify_add_watch(fd, pr->inst, IN_CREATE | IN_MOVED_TO | IN_ONLYDIR) < 0) {
+		int e = -errno;
+		close(fd);
+		return e;
+	}
+	pr->inotify_fd = fd;
+	return 0;
+}
+
+static int pr_notify_open(struct pidring *pr)
+{
+	struct sockaddr_un sun = { .sun_family = AF_UNIX };
+	int fd, one = 1, rcv = 1 << 20;
+
+	if (pr->notify_fd >= 0)
+		return 0;
+	if (snprintf(sun.sun_path, sizeof(sun.sun_path), "%s/notify", pr->inst) >=
+	    (int)sizeof(sun.sun_path))
+		return -ENAMETOOLONG;
+	fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (fd < 0)
+		return -errno;
+	unlinkat(pr->inst_fd, "notify", 0);
+	if (bind(fd, (struct sockaddr *)&sun, sizeof(sun)) < 0 ||
+	    setsockopt(fd, SOL_SOCKET, SO_PASSCRED, &one, sizeof(one)) < 0) {
+		int e = -errno;
+		close(fd);
+		unlinkat(pr->inst_fd, "notify", 0);
+		return e;
+	}
+	/* Many children may say READY=1 at once; a larger buffer keeps the
+	 * kernel from dropping (or blocking) them before we read. */
+	setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcv, sizeof(rcv));
+	pr->rd->notify_path = strdup(sun.sun_path);
+	if (!pr->rd->notify_path) {
+		close(fd);
+		unlinkat(pr->inst_fd, "notify", 0);
+		return -ENOMEM;
+	}
+	pr->notify_fd = fd;
+	return 0;
+}
+
+/* ---- pid hash (NOTIFY) ---- */
+
+static int pr_hash_init(struct pidring *pr)
+{
+	struct pr_ready_engine *rd = pr->rd;
+	uint32_t n = 64;
+
+	if (rd->buckets)
+		return 0;
+	while (n < pr->max_procs && n < (1u << 20))
+		n <<= 1;
+	rd->buckets = malloc(n * sizeof(*rd->buckets));
+	if (!rd->buckets)
+		return -ENOMEM;
+	memset(rd->buckets, 0xff, n * sizeof(*rd->buckets));
+	rd->mask = n - 1;
+	return 0;
+}
+
+static uint32_t pr_hash(const struct pr_ready_engine *rd, pid_t pid)
+{
+	return ((uint32_t)pid * 2654435761u) & rd->mask;
+}
+
+static void pr_hash_add(struct pidring *pr, struct pr_proc *p, uint32_t idx)
+{
+	uint32_t *b = &pr->rd->buckets[pr_hash(pr->rd, p->pid)];
+
+	p->pid_next = *b;
+	*b = idx;
+	p->flags |= PRF_HASHED;
+}
+
+static void pr_hash_del(struct pidring *pr, struct pr_proc *p, uint32_t idx)
+{
+	uint32_t *b = &pr->rd->buckets[pr_hash(pr->rd, p->pid)];
+
+	while (*b != PR_NONE) {
+		if (*b == idx) {
+			*b = p->pid_next;
+			break;
+		}
+		b = &pr->procs[*b].pid_next;
+	}
+	p->flags &= ~PRF_HASHED;
+}
+
+static struct pr_proc *pr_hash_find(struct pidring *pr, pid_t pid, uint32_t *idx)
+{
+	uint32_t i;
+
+	if (!pr->rd->buckets)
+		return NULL;
+	for (i = pr->rd->buckets[pr_hash(pr->rd, pid)]; i != PR_NONE;
+	     i = pr->procs[i].pid_next)
+		if (pr->procs[i].pid == pid) {
+			*idx = i;
+			return &pr->procs[i];
+		}
+	return NULL;
+}
+
+/* ---- the child's argv and environment ---- */
+
+static size_t pr_count(char *const *v)
+{
+	size_t n = 0;
+
+	while (v && v[n])
+		n++;
+	return n;
+}
+
+/* envp without any KEY= entry, plus "KEY=value" at the end. */
+static char **pr_env_with(char *const *envp, const char *key, const char *value)
+{
+	extern char **environ;
+	char *const *src = envp ? envp : environ;
+	size_t n = pr_count(src), klen = strlen(key), vlen = strlen(value), j = 0;
+	char **out = malloc((n + 2) * sizeof(char *) + klen + vlen + 1);
+	char *s;
+
+	if (!out)
+		return NULL;
+	for (size_t i = 0; i < n; i++)
+		if (strncmp(src[i], key, klen) != 0)
+			out[j++] = src[i];
+	s = (char *)(out + n + 2);
+	memcpy(s, key, klen);
+	memcpy(s + klen, value, vlen + 1);
+	out[j++] = s;
+	out[j] = NULL;
+	return out;
+}
+
+/* argv with every "{socket}" replaced by path; NULL *out when none has it. */
+static int pr_argv_subst(char *const *argv, const char *path, char ***out)
+{
+	static const char tok[] = "{socket}";
+	size_t n = pr_count(argv), extra = 0, plen = strlen(path), tl = sizeof(tok) - 1;
+	char **v, *s;
+
+	*out = NULL;
+	for (size_t i = 0; i < n; i++)
+		for (const char *q = strstr(argv[i], tok); q; q = strstr(q + tl, tok))
+			extra += plen;
+	if (!extra)
+		return 0;
+	for (size_t i = 0; i < n; i++)
+		extra += strlen(argv[i]) + 1;
+	v = malloc((n + 1) * sizeof(char *) + extra);
+	if (!v)
+		return -ENOMEM;
+	s = (char *)(v + n + 1);
+	for (size_t i = 0; i < n; i++) {
+		const char *a = argv[i], *q;
+
+		v[i] = s;
+		while ((q = strstr(a, tok))) {
+			memcpy(s, a, (size_t)(q - a));
+			s += q - a;
+			memcpy(s, path, plen);
+			s += plen;
+			a = q + tl;
+		}
+		strcpy(s, a);
+		s += strlen(a) + 1;
+	}
+	v[n] = NULL;
+	*out = v;
+	return 0;
+}
+
+void pr_ready_env_free(struct pr_spawn_env *env)
+{
+	free(env->argv);
+	free(env->envp);
+	env->argv = env->envp = NULL;
+}
+
+/* A stale socket at our path is unlinked; anything else there is -EEXIST,
+ * never deleted. */
+static int pr_clear_path(struct pidring *pr, const char *name)
+{
+	struct stat st;
+
+	if (fstatat(pr->inst_fd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+		return errno == ENOENT ? 0 : -errno;
+	if (!S_ISSOCK(st.st_mode))
+		return -EEXIST;
+	if (unlinkat(pr->inst_fd, name, 0) < 0 && errno != ENOENT)
+		return -errno;
+	return 0;
+}
 
 int pr_ready_prepare(struct pidring *pr, struct pr_proc *p, uint32_t idx,
 		     const struct pidring_spawn *s, struct pr_spawn_env *env)
 {
-	(void)pr; (void)p; (void)idx; (void)env;
-	return s->ready == PIDRING_READY_EXEC ? 0 : -ENOSYS;
+	char name[32];
+	int ret;
+
+	switch (s->ready) {
+	case PIDRING_READY_EXEC:
+		return 0;
+	case PIDRING_READY_BIND:
+		ret = pr_inotify_open(pr);
+		if (ret)
+			return ret;
+		ret = pr_sock_name(p, idx, name, sizeof(name));
+		if (ret < 0)
+			return ret;
+		p->sun = malloc(sizeof(*p->sun));
+		if (!p->sun)
+			return -ENOMEM;
+		memset(p->sun, 0, sizeof(*p->sun));
+		p->sun->sun_family = AF_UNIX;
+		if (snprintf(p->sun->sun_path, sizeof(p->sun->sun_path), "%s/%s",
+			     pr->inst, name) >= (int)sizeof(p->sun->sun_path))
+			return -ENAMETOOLONG;
+		ret = pr_clear_path(pr, name);
+		if (ret)
+			return ret;
+		ret = pr_argv_subst(s->argv, p->sun->sun_path, &env->argv);
+		if (ret)
+			return ret;
+		env->envp = pr_env_with(s->envp, pr_sock_env, p->sun->sun_path);
+		if (!env->envp)
+			return -ENOMEM;
+		p->flags |= PRF_SOCK;
+		return 0;
+	case PIDRING_READY_NOTIFY:
+		ret = pr_notify_open(pr);
+		if (!ret)
+			ret = pr_hash_init(pr);
+		if (ret)
+			return ret;
+		env->envp = pr_env_with(s->envp, pr_notify_env, pr->rd->notify_path);
+		return env->envp ? 0 : -ENOMEM;
+	}
+	return -EINVAL;
 }
-void pr_ready_env_free(struct pr_spawn_env *env) { free(env->argv); free(env->envp); }
+
+void pr_ready_abort(struct pidring *pr, struct pr_proc *p, uint32_t idx)
+{
+	pr_ready_release(pr, p, idx);
+}
+
+static void pr_arm_deadline(struct pidring *pr, struct pr_proc *p, uint32_t idx,
+			    uint64_t ns)
+{
+	struct io_uring_sqe *sqe = pr_psqe(pr, p, idx, PR_OP_DEADLINE);
+
+	p->ts.tv_sec = (long long)(ns / 1000000000u);
+	p->ts.tv_nsec = (long long)(ns % 1000000000u);
+	io_uring_prep_timeout(sqe, &p->ts, 0, 0);
+	p->armed |= PR_ARM(PR_OP_DEADLINE);
+}
+
+static void pr_probe(struct pidring *pr, struct pr_proc *p, uint32_t idx)
+{
+	struct io_uring_sqe *sqe;
+
+	if (p->armed & (PR_ARM(PR_OP_CONNECT) | PR_ARM(PR_OP_RETRY)))
+		return;        /* one probe at a time; its result decides */
+	if (p->probe_fd < 0) {
+		/* Blocking on purpose: io_uring polls it, never a worker. */
+		p->probe_fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		if (p->probe_fd < 0)
+			return;        /* the deadline still runs */
+		p->flags |= PRF_PROBE;
+	}
+	if (pr_reserve(pr, 1))
+		return;
+	sqe = pr_psqe(pr, p, idx, PR_OP_CONNECT);
+	io_uring_prep_connect(sqe, p->probe_fd, (struct sockaddr *)p->sun,
+			      sizeof(*p->sun));
+	p->armed |= PR_ARM(PR_OP_CONNECT);
+	pr_submit(pr);
+}
+
+static void pr_retry(struct pidring *pr, struct pr_proc *p, uint32_t idx)
+{
+	struct io_uring_sqe *sqe;
+
+	if (!p->retry_us)
+		p->retry_us = PR_RETRY_FIRST_US;
+	if (pr_reserve(pr, 1))
+		return;
+	sqe = pr_psqe(pr, p, idx, PR_OP_RETRY);
+	p->rts.tv_sec = 0;
+	p->rts.tv_nsec = (long long)p->retry_us * 1000;
+	io_uring_prep_timeout(sqe, &p->rts, 0, 0);
+	p->armed |= PR_ARM(PR_OP_RETRY);
+	pr_submit(pr);
+	p->retry_us = p->retry_us * 2 > PR_RETRY_MAX_US ? PR_RETRY_MAX_US : p->retry_us * 2;
+}
+
 int pr_ready_arm(struct pidring *pr, struct pr_proc *p, uint32_t idx,
-		 const struct pidring_spawn *s) { (void)pr; (void)p; (void)idx; (void)s; return 0; }
-void pr_ready_abort(struct pidring *pr, struct pr_proc *p, uint32_t idx) { (void)pr; (void)p; (void)idx; }
+		 const struct pidring_spawn *s)
+{
+	unsigned ms = s->ready_timeout_ms ? s->ready_timeout_ms : PR_DEFAULT_READY_MS;
+	struct stat st;
+
+	/* pidring_spawn reserved room for these. */
+	p->deadline_ns = pr_now_ns() + (uint64_t)ms * 1000000u;
+	pr_arm_deadline(pr, p, idx, (uint64_t)ms * 1000000u);
+	if (s->ready == PIDRING_READY_NOTIFY) {
+		pr_hash_add(pr, p, idx);
+		return pr_arm_notify(pr);
+	}
+	pr_arm_inotify(pr);
+	/* One immediate look: a bind that raced the spawn is seen at once
+	 * (its IN_CREATE is queued too; the probe in flight absorbs it). */
+	if (fstatat(pr->inst_fd, strrchr(p->sun->sun_path, '/') + 1, &st,
+		    AT_SYMLINK_NOFOLLOW) == 0) {
+		p->flags |= PRF_BOUND;
+		pr_probe(pr, p, idx);
+	}
+	return 0;
+}
+
 void pr_ready_prep_unlink(struct pidring *pr, struct pr_proc *p, uint32_t idx,
-			  struct io_uring_sqe *sqe) { (void)pr; (void)p; (void)idx; io_uring_prep_nop(sqe); }
-void pr_ready_release(struct pidring *pr, struct pr_proc *p, uint32_t idx) { (void)pr; (void)p; (void)idx; }
+			  struct io_uring_sqe *sqe)
+{
+	(void)idx;
+	io_uring_prep_unlinkat(sqe, pr->inst_fd, strrchr(p->sun->sun_path, '/') + 1, 0);
+}
+
+void pr_ready_release(struct pidring *pr, struct pr_proc *p, uint32_t idx)
+{
+	if (p->flags & PRF_PROBE) {
+		close(p->probe_fd);
+		p->probe_fd = -1;
+		p->flags &= ~PRF_PROBE;
+	}
+	if (p->flags & PRF_HASHED)
+		pr_hash_del(pr, p, idx);
+	free(p->sun);
+	p->sun = NULL;
+}
+
+/* A completion of one of the proc's readiness operations. */
 void pr_ready_cqe(struct pidring *pr, struct pr_proc *p, uint32_t idx,
-		  enum pr_op op, int res) { (void)pr; (void)p; (void)idx; (void)op; (void)res; }
+		  enum pr_op op, int res)
+{
+	bool binding = p->state == PR_BINDING;
+
+	switch (op) {
+	case PR_OP_DEADLINE:
+		if (!binding || res != -ETIME)
+			return;
+		{
+			uint64_t now = pr_now_ns();
+
+			/* EXTEND_TIMEOUT_USEC moved the deadline: re-arm. */
+			if (p->deadline_ns > now && pr_reserve(pr, 1) == 0) {
+				pr_arm_deadline(pr, p, idx, p->deadline_ns - now);
+				pr_submit(pr);
+				return;
+			}
+		}
+		pr_kill_chain(pr, p, idx, PIDRING_READY_TIMEOUT);
+		return;
+	case PR_OP_CONNECT:
+		if (!binding)
+			return;
+		if (res == 0) {
+			struct io_uring_sqe *sqe;
+
+			/* The probe did its job; close it on the ring. */
+			if (pr_reserve(pr, 1) == 0) {
+				sqe = pr_psqe(pr, p, idx, PR_OP_PCLOSE);
+				io_uring_prep_close(sqe, p->probe_fd);
+				p->probe_fd = -1;
+				p->flags &= ~PRF_PROBE;
+			}
+			pr_emit_ready(pr, p, idx);
+			pr_cancel_ops(pr, p, idx, PR_ARM(PR_OP_DEADLINE));
+			return;
+		}
+		if (res == -ENOENT && !(p->flags & PRF_BOUND))
+			return;        /* not bound yet: inotify will say */
+		if (res == -EISCONN || res == -EALREADY || res == -EINVAL) {
+			/* The socket is not reusable: start afresh. */
+			close(p->probe_fd);
+			p->probe_fd = -1;
+			p->flags &= ~PRF_PROBE;
+		}
+		/* ECONNREFUSED: bound, not yet listening; EAGAIN: backlog
+		 * full. Either way, try again shortly. */
+		pr_retry(pr, p, idx);
+		return;
+	case PR_OP_RETRY:
+		if (binding && res == -ETIME)
+			pr_probe(pr, p, idx);
+		return;
+	default:
+		return;
+	}
+}
+
+/* ---- engine-wide completions ---- */
+
+static void pr_on_inotify(struct pidring *pr, int res)
+{
+	struct pr_ready_engine *rd = pr->rd;
+
+	rd->ino_armed = false;
+	if (res > 0) {
+		for (char *q = rd->ibuf; q < rd->ibuf + res;) {
+			struct inotify_event *ie = (struct inotify_event *)q;
+			unsigned slot, gen;
+			char tail;
+
+			q += sizeof(*ie) + ie->len;
+			if (ie->mask & IN_Q_OVERFLOW) {
+				/* Events were lost: look at every binder. */
+				for (uint32_t i = 0; i < pr->used; i++) {
+					struct pr_proc *p = &pr->procs[i];
+
+					if (p->state == PR_BINDING &&
+					    p->mode == PIDRING_READY_BIND) {
+						p->flags |= PRF_BOUND;
+						pr_probe(pr, p, i);
+					}
+				}
+				continue;
+			}
+			if (!ie->len || sscanf(ie->name, "%u.%u.soc%c", &slot, &gen, &tail) != 3 ||
+			    tail != 'k' || slot >= pr->used)
+				continue;
+			{
+				struct pr_proc *p = &pr->procs[slot];
+
+				if (p->gen != gen || p->state != PR_BINDING ||
+				    p->mode != PIDRING_READY_BIND)
+					continue;
+				p->flags |= PRF_BOUND;
+				pr_probe(pr, p, slot);
+			}
+		}
+	} else if (res != -EAGAIN && res != -EINTR && res != -ECANCELED) {
+		return;        /* a broken inotify fd: deadlines still run */
+	}
+	if (res != -ECANCELED && pr->live && pr_arm_inotify(pr) == 0)
+		pr_submit(pr);
+}
+
+static void pr_notify_line(struct pidring *pr, struct pr_proc *p, uint32_t idx,
+			   const char *l, size_t n)
+{
+	if (n == 7 && !memcmp(l, "READY=1", 7)) {
+		if (p->state == PR_BINDING) {
+			pr_emit_ready(pr, p, idx);
+			pr_cancel_ops(pr, p, idx, PR_ARM(PR_OP_DEADLINE));
+		}
+	} else if (n > 7 && !memcmp(l, "STATUS=", 7)) {
+		size_t len = n - 7 > PR_STATUS_MAX ? PR_STATUS_MAX : n - 7;
+		char *t = malloc(len + 1);
+
+		if (!t)
+			return;
+		memcpy(t, l + 7, len);
+		t[len] = 0;
+		free(p->status_text);
+		p->status_text = t;
+	} else if (n > 20 && !memcmp(l, "EXTEND_TIMEOUT_USEC=", 20)) {
+		char num[24];
+		unsigned long long us;
+		char *end;
+
+		if (n - 20 >= sizeof(num))
+			return;
+		memcpy(num, l + 20, n - 20);
+		num[n - 20] = 0;
+		us = strtoull(num, &end, 10);
+		if (*end || end == num || us > 1000000ull * 86400 * 365)
+			return;
+		if (p->state == PR_BINDING) {
+			uint64_t d = pr_now_ns() + us * 1000u;
+
+			if (d > p->deadline_ns)
+				p->deadline_ns = d;
+		}
+	}
+}
+
+static void pr_on_notify(struct pidring *pr, int res)
+{
+	struct pr_ready_engine *rd = pr->rd;
+	struct ucred *cred = NULL;
+	struct cmsghdr *c;
+
+	rd->ntf_armed = false;
+	if (res >= 0) {
+		for (c = CMSG_FIRSTHDR(&rd->msg); c; c = CMSG_NXTHDR(&rd->msg, c)) {
+			if (c->cmsg_level != SOL_SOCKET)
+				continue;
+			if (c->cmsg_type == SCM_CREDENTIALS &&
+			    c->cmsg_len >= CMSG_LEN(sizeof(struct ucred)))
+				cred = (struct ucred *)CMSG_DATA(c);
+			if (c->cmsg_type == SCM_RIGHTS) {
+				/* Nobody asked for fds: close what was sent. */
+				int nfd = (int)((c->cmsg_len - CMSG_LEN(0)) / sizeof(int));
+				int *fds = (int *)CMSG_DATA(c);
+
+				for (int i = 0; i < nfd; i++)
+					close(fds[i]);
+			}
+		}
+		if (cred && !(rd->msg.msg_flags & MSG_TRUNC) && res > 0) {
+			uint32_t idx;
+			struct pr_proc *p = pr_hash_find(pr, cred->pid, &idx);
+
+			if (p && !memchr(rd->nbuf, 0, (size_t)res)) {
+				const char *l = rd->nbuf, *e = rd->nbuf + res;
+
+				while (l < e) {
+					const char *nl = memchr(l, '\n', (size_t)(e - l));
+					size_t n = (size_t)((nl ? nl : e) - l);
+
+					pr_notify_line(pr, p, idx, l, n);
+					l += n + 1;
+				}
+			}
+		}
+	}
+	if (res != -ECANCELED && (res >= 0 || res == -EAGAIN || res == -EINTR ||
+				  res == -ENOBUFS || res == -ENOMEM) &&
+	    pr_arm_notify(pr) == 0)
+		pr_submit(pr);
+}
+
 void pr_ready_engine_cqe(struct pidring *pr, enum pr_op op, int res, unsigned flags)
-{ (void)pr; (void)op; (void)res; (void)flags; }
+{
+	(void)flags;
+	if (op == PR_OP_INOTIFY || op == PR_OP_NOTIFY || op == PR_OP_NOP) {
+		if (pr->rd->inflight)
+			pr->rd->inflight--;
+	}
+	if (op == PR_OP_INOTIFY)
+		pr_on_inotify(pr, res);
+	else if (op == PR_OP_NOTIFY)
+		pr_on_notify(pr, res);
+}
+
+/* Cancel the engine-wide reads and wait for their completions: the kernel
+ * may write into their buffers until then. */
+void pr_ready_quiesce(struct pidring *pr)
+{
+	struct pr_ready_engine *rd = pr->rd;
+	uint64_t end = pr_now_ns() + 1000000000ull;
+	struct io_uring_sqe *sqe;
+
+	if (!rd || !rd->inflight)
+		return;
+	if (pr_reserve(pr, 2) == 0) {
+		if (rd->ino_armed) {
+			sqe = pr_esqe(pr, PR_OP_NOP);
+			io_uring_prep_cancel64(sqe, pr_ud(PR_OP_INOTIFY, PR_ENGINE_SLOT, 0), 0);
+		}
+		if (rd->ntf_armed) {
+			sqe = pr_esqe(pr, PR_OP_NOP);
+			io_uring_prep_cancel64(sqe, pr_ud(PR_OP_NOTIFY, PR_ENGINE_SLOT, 0), 0);
+		}
+		pr_submit(pr);
+	}
+	while (rd->inflight && pr_now_ns() < end) {
+		struct __kernel_timespec ts = { .tv_nsec = 10000000 };
+		struct io_uring_cqe *cqe;
+
+		io_uring_submit_and_wait_timeout(&pr->ring, &cqe, 1, &ts, NULL);
+		pr_process_cqes(pr);
+	}
+	if (rd->inflight)
+		pr->rd = NULL;   /* still in the kernel's hands: never freed */
+}
+
+void pr_ready_fini(struct pidring *pr)
+{
+	struct pr_ready_engine *rd = pr->rd;
+
+	if (pr->inotify_fd >= 0)
+		close(pr->inotify_fd);
+	pr->inotify_fd = -1;
+	if (pr->notify_fd >= 0) {
+		close(pr->notify_fd);
+		if (pr->inst_fd >= 0)
+			unlinkat(pr->inst_fd, "notify", 0);
+	}
+	pr->notify_fd = -1;
+	if (!rd)
+		return;
+	free(rd->notify_path);
+	free(rd->buckets);
+	free(rd);
+	pr->rd = NULL;
+}
+
+int pidring_socket_path(struct pidring *pr, pidring_id id, char *buf, size_t len)
+{
+	struct pr_proc *p = pr_lookup(pr, id, NULL);
+	size_t n;
+
+	if (!p)
+		return -ESRCH;
+	if (!buf)
+		return -EINVAL;
+	if (!p->sun)
+		return -ENOENT;
+	n = strlen(p->sun->sun_path);
+	if (n >= len)
+		return -ENAMETOOLONG;
+	memcpy(buf, p->sun->sun_path, n + 1);
+	return (int)n;
+}
+
+int pidring_status(struct pidring *pr, pidring_id id, char *buf, size_t len)
+{
+	struct pr_proc *p = pr_lookup(pr, id, NULL);
+	size_t n;
+
+	if (!p)
+		return -ESRCH;
+	if (!buf || !len)
+		return -EINVAL;
+	n = p->status_text ? strlen(p->status_text) : 0;
+	if (n >= len)
+		return -ENAMETOOLONG;
+	memcpy(buf, p->status_text ? p->status_text : "", n + 1);
+	return (int)n;
+}

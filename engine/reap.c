@@ -32,8 +32,8 @@
 #define PR_CANCELLABLE (PR_ARM(PR_OP_WATCH) | PR_ARM(PR_OP_DEADLINE) | \
 			PR_ARM(PR_OP_CONNECT) | PR_ARM(PR_OP_RETRY))
 
-static struct io_uring_sqe *pr_psqe(struct pidring *pr, struct pr_proc *p,
-				    uint32_t idx, enum pr_op op)
+struct io_uring_sqe *pr_psqe(struct pidring *pr, struct pr_proc *p, uint32_t idx,
+			     enum pr_op op)
 {
 	struct io_uring_sqe *sqe = pr_sqe(pr);
 
@@ -124,14 +124,15 @@ static int pr_waitid_now(struct pr_proc *p)
 	return 1;
 }
 
-/* Cancels for every armed op, each hardlinked to what follows. */
-static void pr_put_cancels(struct pidring *pr, struct pr_proc *p, uint32_t idx)
+/* Cancels for every armed op in mask, each hardlinked to what follows.
+ * Returns the last one (NULL if none). */
+static struct io_uring_sqe *pr_put_mcancels(struct pidring *pr, struct pr_proc *p,
+					    uint32_t idx, unsigned mask)
 {
-	unsigned armed = p->armed & PR_CANCELLABLE;
+	unsigned armed = p->armed & mask;
+	struct io_uring_sqe *sqe = NULL;
 
 	for (int op = 0; armed; op++) {
-		struct io_uring_sqe *sqe;
-
 		if (!(armed & PR_ARM(op)))
 			continue;
 		armed &= ~PR_ARM(op);
@@ -139,6 +140,50 @@ static void pr_put_cancels(struct pidring *pr, struct pr_proc *p, uint32_t idx)
 		io_uring_prep_cancel64(sqe, pr_ud((enum pr_op)op, idx, p->gen), 0);
 		sqe->flags |= IOSQE_IO_HARDLINK;
 	}
+	return sqe;
+}
+
+static void pr_put_cancels(struct pidring *pr, struct pr_proc *p, uint32_t idx)
+{
+	pr_put_mcancels(pr, p, idx, PR_CANCELLABLE);
+}
+
+/* Cancel some armed ops outside a chain (readiness decided: the deadline). */
+int pr_cancel_ops(struct pidring *pr, struct pr_proc *p, uint32_t idx, unsigned mask)
+{
+	unsigned n = pr_popcount(p->armed & mask);
+	int ret;
+
+	if (!n)
+		return 0;
+	ret = pr_reserve(pr, n);
+	if (ret)
+		return ret;
+	/* The last cancel links to nothing. */
+	pr_put_mcancels(pr, p, idx, mask)->flags &= ~IOSQE_IO_HARDLINK;
+	return pr_submit(pr);
+}
+
+/* READY: once, before DONE, only from BINDING (or right after an exec). */
+void pr_emit_ready(struct pidring *pr, struct pr_proc *p, uint32_t idx)
+{
+	struct pidring_event *ev;
+
+	if (p->flags & PRF_READY)
+		return;
+	p->flags |= PRF_READY;
+	p->state = PR_RUNNING;
+	p->ready_ns = pr_now_ns();
+	ev = pr_event_slot(pr);
+	if (!ev)
+		return;
+	memset(ev, 0, sizeof(*ev));
+	ev->type = PIDRING_EV_READY;
+	ev->id = pr_make_id(idx, p->gen);
+	ev->pid = p->pid;
+	ev->user = p->user;
+	ev->spawn_ns = p->spawn_ns;
+	ev->ready_ns = p->ready_ns;
 }
 
 /* The tail of every chain: [UNLINKAT] -> CLOSE. */

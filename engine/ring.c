@@ -349,6 +349,7 @@ int pidring_destroy(struct pidring *pr, int timeout_ms)
 	}
 	if (ret)
 		pr_abandon(pr);
+	pr_ready_quiesce(pr);
 	pr_free(pr);
 	return ret;
 }

@@ -32,8 +32,10 @@ void pr_slots_free(struct pidring *pr)
 {
 	if (!pr->procs)
 		return;
-	for (uint32_t i = 0; i < pr->used; i++)
+	for (uint32_t i = 0; i < pr->used; i++) {
 		free(pr->procs[i].status_text);
+		free(pr->procs[i].sun);
+	}
 	free(pr->procs);
 	pr->procs = NULL;
 }

@@ -308,20 +308,7 @@ int pidring_spawn(struct pidring *pr, const struct pidring_spawn *s, pidring_id 
 
 	pr_arm_watch(pr, p, idx);
 	if (s->ready == PIDRING_READY_EXEC) {
-		struct pidring_event *ev = pr_event_slot(pr);
-
-		p->state = PR_RUNNING;
-		p->flags |= PRF_READY;
-		p->ready_ns = pr_now_ns();
-		if (ev) {
-			memset(ev, 0, sizeof(*ev));
-			ev->type = PIDRING_EV_READY;
-			ev->id = pr_make_id(idx, p->gen);
-			ev->pid = p->pid;
-			ev->user = p->user;
-			ev->spawn_ns = p->spawn_ns;
-			ev->ready_ns = p->ready_ns;
-		}
+		pr_emit_ready(pr, p, idx);
 	} else {
 		p->state = PR_BINDING;
 		pr_ready_arm(pr, p, idx, s);
