@@ -39,7 +39,9 @@ TEST_OBJ := $(patsubst tests/%.c,$(B)/tests/%.o,$(TEST_SRC))
 TEST_BIN := $(B)/tests/pidring-tests
 TEST_JOBS ?= 2
 
-TOOLS := $(B)/pidring-child $(B)/pidring-demo
+# Every tools/pidring-*.c but the child is a tool linked with the library.
+TOOL_SRC := $(filter-out tools/pidring-child.c,$(wildcard tools/pidring-*.c))
+TOOLS := $(B)/pidring-child $(patsubst tools/%.c,$(B)/%,$(TOOL_SRC))
 
 ifeq ($(V),1)
 Q :=
@@ -49,7 +51,7 @@ Q := @
 msg = @printf '  %-6s %s\n' $(1) $(2)
 endif
 
-.PHONY: all lib tools check demo deps install uninstall clean
+.PHONY: all lib tools check demo deps install uninstall clean stress bench bench-ci bench-plot
 all: lib tools
 
 lib: $(STLIB) $(B)/libpidring.so $(PC)
@@ -94,9 +96,9 @@ $(B)/pidring-child: tools/pidring-child.c
 	$(Q)$(CC) -std=gnu11 $(CFLAGS) $(WARN) -static -o $@ $< 2>/dev/null || \
 		$(CC) -std=gnu11 $(CFLAGS) $(WARN) -o $@ $<
 
-$(B)/pidring-demo: tools/pidring-demo.c $(STLIB)
+$(B)/pidring-%: tools/pidring-%.c $(STLIB)
 	$(call msg,CC,$@)
-	$(Q)$(CC) $(CPPFLAGS) -std=gnu11 $(CFLAGS) $(WARN) $(DEPFLAGS) -o $@ $< $(STLIB) $(URING_LIBS)
+	$(Q)$(CC) $(CPPFLAGS) -std=gnu11 $(CFLAGS) $(WARN) $(DEPFLAGS) -o $@ $< $(STLIB) $(URING_LIBS) -lpthread -lm
 
 tools: $(TOOLS)
 
@@ -130,6 +132,23 @@ check: deps
 demo: deps
 	@$(MAKE) --no-print-directory all
 	$(B)/pidring-demo $(CURDIR)/$(B)/pidring-child
+
+# A long soak: 10^5 procs, both chain variants.
+stress: deps
+	@$(MAKE) --no-print-directory all
+	PIDRING_CHILD=$(CURDIR)/$(B)/pidring-child $(B)/pidring-stress --procs 100000
+	PIDRING_CHILD=$(CURDIR)/$(B)/pidring-child $(B)/pidring-stress --procs 100000 --no-waitid
+
+bench: deps
+	@$(MAKE) --no-print-directory all
+	PIDRING_CHILD=$(CURDIR)/$(B)/pidring-child $(B)/pidring-bench --json $(B)/bench.json --csv $(B)/bench.csv
+
+bench-ci: deps
+	@$(MAKE) --no-print-directory all
+	PIDRING_CHILD=$(CURDIR)/$(B)/pidring-child $(B)/pidring-bench --quick --json $(B)/bench.json
+
+bench-plot: bench
+	tools/bench/plot.sh $(B)/bench.csv $(B)/bench.png
 
 install: lib
 	install -d $(DESTDIR)$(LIBDIR) $(DESTDIR)$(INCLUDEDIR) $(DESTDIR)$(PKGCONFIGDIR)

@@ -119,18 +119,20 @@ int pr_process_cqes(struct pidring *pr)
 
 int pr_submit(struct pidring *pr)
 {
-	for (;;) {
+	for (int stalls = 0;;) {
 		int r = io_uring_submit(&pr->ring);
 
-		if (r >= 0 || r == -EINTR) {
-			if (r >= 0 && !io_uring_sq_ready(&pr->ring))
-				return 0;
+		if (r == -EINTR)
 			continue;
-		}
-		if (r != -EAGAIN && r != -EBUSY)
+		if (r >= 0 && !io_uring_sq_ready(&pr->ring))
+			return 0;
+		if (r < 0 && r != -EAGAIN && r != -EBUSY)
 			return r;
-		/* The kernel wants completions reaped before it takes more:
-		 * pull them into the backlog (handled later, in order). */
+		/* Nothing (or not all) taken: the kernel wants completions
+		 * reaped or memory freed first. Pull completions into the
+		 * backlog (handled later, in order) and try again. */
+		if (r <= 0 && ++stalls > 1000)
+			return -EAGAIN;
 		io_uring_get_events(&pr->ring);
 		if (pr_pull(pr) < 0)
 			return -ENOMEM;

@@ -167,9 +167,11 @@ struct pidring_event {
 
 /*
  * Fill up to max events. Waits up to timeout_ms for the first one (0: do not
- * wait, -1: wait as long as it takes). Returns the number filled (0 on
- * timeout) or -errno: -EINVAL (ev NULL or max 0), -EINTR (a signal arrived
- * while waiting; call again).
+ * wait, -1: wait as long as it takes). Returns the number filled, 0 on
+ * timeout or at once when no proc is live and no event is queued (nothing
+ * could ever come), or -errno: -EINVAL (pr or ev NULL, max 0), -EINTR (a
+ * signal arrived while waiting; call again), -ENOMEM (events could not be
+ * queued; nothing is lost, call again).
  */
 PIDRING_API int pidring_wait(struct pidring *pr, struct pidring_event *ev,
                              unsigned max, int timeout_ms);
