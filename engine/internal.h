@@ -52,6 +52,11 @@ enum pr_op {
 	PR_OP_INOTIFY,    /* engine: read of the instance directory's inotify fd */
 	PR_OP_NOTIFY,     /* engine: recvmsg on the sd_notify socket */
 	PR_OP_NOP,        /* engine: completions that need nothing */
+	PR_OP_CGKILL,     /* WRITE "1" to cgroup.kill, and its CLOSE */
+	PR_OP_CGRMDIR,    /* UNLINKAT(AT_REMOVEDIR) of the proc's cgroup */
+	PR_OP_CGWATCH,    /* POLL_ADD(POLLPRI) on cgroup.events */
+	PR_OP_ORPHAN,     /* engine: WAITID(P_ALL, WNOWAIT) peek (subreaper) */
+	PR_OP_ORETRY,     /* engine: TIMEOUT before the next peek */
 	PR_NOPS
 };
 
@@ -76,7 +81,8 @@ static inline uint32_t pr_ud_gen(uint64_t ud) { return (uint32_t)ud; }
 #define PRF_SOCK         (1u << 4)  /* owns a bind socket name */
 #define PRF_PROBE        (1u << 5)  /* probe socket open (probe_fd) */
 #define PRF_BOUND        (1u << 6)  /* inotify saw the socket appear */
-#define PRF_HASHED       (1u << 7)  /* in the NOTIFY pid hash */
+#define PRF_HASHED       (1u << 7)  /* in the pid hash */
+#define PRF_CGROUP       (1u << 8)  /* has a cgroup not yet removed */
 
 struct pr_proc {
 	uint32_t gen;
@@ -85,7 +91,7 @@ struct pr_proc {
 	uint8_t  reason;         /* enum pidring_reason once decided */
 	uint8_t  mode;           /* enum pidring_ready */
 	uint16_t flags;          /* PRF_* */
-	uint16_t armed;          /* PR_ARM(op) of in-flight cancellable ops */
+	uint32_t armed;          /* PR_ARM(op) of in-flight cancellable ops */
 	uint16_t inflight;       /* SQEs submitted for this proc, not yet completed */
 	uint32_t pid_next;       /* NOTIFY: next in the pid hash chain */
 	int      pidfd;
@@ -103,6 +109,8 @@ struct pr_proc {
 	siginfo_t reap_si;       /* written by the chain's WAITID */
 	char    *status_text;    /* last STATUS= (NOTIFY), malloc'd */
 	struct sockaddr_un *sun; /* BIND: the socket's address, malloc'd */
+	int      cg_events_fd;   /* cgroup.events, while waiting for it to empty */
+	char     cg_name[24];    /* "<slot>.<gen>", for the ring's UNLINKAT */
 };
 
 struct pr_evq {
@@ -130,6 +138,8 @@ struct pidring {
 	uint32_t free_head;         /* UINT32_MAX: none */
 	uint32_t used;              /* slots handed out, ever (lazy init) */
 	unsigned live;
+	uint32_t *pid_buckets;      /* pid -> slot (pr_pids_*), NULL until needed */
+	uint32_t pid_mask;
 
 	struct pr_evq evq;
 
@@ -145,10 +155,21 @@ struct pidring {
 	int      inst_fd;           /* O_DIRECTORY fd of inst */
 	int      lock_fd;           /* flock'd for the engine's life */
 
+	char     inst_name[32];     /* instance (and engine cgroup) name */
+
 	/* readiness */
 	int      inotify_fd;
 	int      notify_fd;
 	struct pr_ready_engine *rd;
+	unsigned engine_inflight;   /* engine-wide SQEs in flight */
+
+	/* process trees */
+	int      cg_parent_fd;      /* opts.cgroup_dir */
+	int      cg_fd;             /* <cgroup_dir>/<instance> */
+	bool     subreaper, set_subreaper, orphan_armed, orphan_retry;
+	siginfo_t orphan_si;
+	struct __kernel_timespec orphan_ts;
+	unsigned long orphans;
 };
 
 /* slots.c */
@@ -157,6 +178,10 @@ void pr_slots_free(struct pidring *pr);
 struct pr_proc *pr_slot_alloc(struct pidring *pr, uint32_t *idx);
 void pr_slot_release(struct pidring *pr, uint32_t idx);
 struct pr_proc *pr_lookup(struct pidring *pr, pidring_id id, uint32_t *idx);
+int  pr_pids_init(struct pidring *pr);
+void pr_pids_add(struct pidring *pr, struct pr_proc *p, uint32_t idx);
+void pr_pids_del(struct pidring *pr, struct pr_proc *p, uint32_t idx);
+struct pr_proc *pr_pids_find(struct pidring *pr, pid_t pid, uint32_t *idx);
 static inline pidring_id pr_make_id(uint32_t idx, uint32_t gen)
 {
 	return (uint64_t)gen << 32 | (uint64_t)(idx + 1);
@@ -174,7 +199,7 @@ int  pr_process_cqes(struct pidring *pr);
 int  pr_spawn_init(struct pidring *pr);
 void pr_spawn_fini(struct pidring *pr);
 int  pr_clone(struct pidring *pr, struct pr_proc *p, const struct pidring_spawn *s,
-	      char *const *argv, char *const *envp);
+	      char *const *argv, char *const *envp, int cg_procs);
 
 /* reap.c */
 int  pr_arm_watch(struct pidring *pr, struct pr_proc *p, uint32_t idx);

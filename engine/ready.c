@@ -28,6 +28,7 @@
 #include <unistd.h>
 
 #include "ready.h"
+#include "tree.h"
 
 #define PR_RETRY_FIRST_US  100u
 #define PR_RETRY_MAX_US    4000u
@@ -50,13 +51,8 @@ struct pr_ready_engine {
 	char     nbuf[PR_NOTIFY_MAX + 1];
 	char     cbuf[CMSG_SPACE(sizeof(struct ucred)) +
 		      CMSG_SPACE(sizeof(int) * PR_NOTIFY_FDS)];
-	/* pid -> slot, for NOTIFY procs only */
-	uint32_t *buckets;
-	uint32_t  mask;
-	unsigned  inflight;          /* engine-wide SQEs in flight */
 };
 
-#define PR_NONE UINT32_MAX
 
 int pr_ready_init(struct pidring *pr)
 {
@@ -69,7 +65,7 @@ static struct io_uring_sqe *pr_esqe(struct pidring *pr, enum pr_op op)
 	struct io_uring_sqe *sqe = pr_sqe(pr);
 
 	io_uring_sqe_set_data64(sqe, pr_ud(op, PR_ENGINE_SLOT, 0));
-	pr->rd->inflight++;
+	pr->engine_inflight++;
 	return sqe;
 }
 
@@ -165,68 +161,6 @@ static int pr_notify_open(struct pidring *pr)
 	}
 	pr->notify_fd = fd;
 	return 0;
-}
-
-/* ---- pid hash (NOTIFY) ---- */
-
-static int pr_hash_init(struct pidring *pr)
-{
-	struct pr_ready_engine *rd = pr->rd;
-	uint32_t n = 64;
-
-	if (rd->buckets)
-		return 0;
-	while (n < pr->max_procs && n < (1u << 20))
-		n <<= 1;
-	rd->buckets = malloc(n * sizeof(*rd->buckets));
-	if (!rd->buckets)
-		return -ENOMEM;
-	memset(rd->buckets, 0xff, n * sizeof(*rd->buckets));
-	rd->mask = n - 1;
-	return 0;
-}
-
-static uint32_t pr_hash(const struct pr_ready_engine *rd, pid_t pid)
-{
-	return ((uint32_t)pid * 2654435761u) & rd->mask;
-}
-
-static void pr_hash_add(struct pidring *pr, struct pr_proc *p, uint32_t idx)
-{
-	uint32_t *b = &pr->rd->buckets[pr_hash(pr->rd, p->pid)];
-
-	p->pid_next = *b;
-	*b = idx;
-	p->flags |= PRF_HASHED;
-}
-
-static void pr_hash_del(struct pidring *pr, struct pr_proc *p, uint32_t idx)
-{
-	uint32_t *b = &pr->rd->buckets[pr_hash(pr->rd, p->pid)];
-
-	while (*b != PR_NONE) {
-		if (*b == idx) {
-			*b = p->pid_next;
-			break;
-		}
-		b = &pr->procs[*b].pid_next;
-	}
-	p->flags &= ~PRF_HASHED;
-}
-
-static struct pr_proc *pr_hash_find(struct pidring *pr, pid_t pid, uint32_t *idx)
-{
-	uint32_t i;
-
-	if (!pr->rd->buckets)
-		return NULL;
-	for (i = pr->rd->buckets[pr_hash(pr->rd, pid)]; i != PR_NONE;
-	     i = pr->procs[i].pid_next)
-		if (pr->procs[i].pid == pid) {
-			*idx = i;
-			return &pr->procs[i];
-		}
-	return NULL;
 }
 
 /* ---- the child's argv and environment ---- */
@@ -360,7 +294,7 @@ int pr_ready_prepare(struct pidring *pr, struct pr_proc *p, uint32_t idx,
 	case PIDRING_READY_NOTIFY:
 		ret = pr_notify_open(pr);
 		if (!ret)
-			ret = pr_hash_init(pr);
+			ret = pr_pids_init(pr);
 		if (ret)
 			return ret;
 		env->envp = pr_env_with(s->envp, pr_notify_env, pr->rd->notify_path);
@@ -434,7 +368,8 @@ int pr_ready_arm(struct pidring *pr, struct pr_proc *p, uint32_t idx,
 	p->deadline_ns = pr_now_ns() + (uint64_t)ms * 1000000u;
 	pr_arm_deadline(pr, p, idx, (uint64_t)ms * 1000000u);
 	if (s->ready == PIDRING_READY_NOTIFY) {
-		pr_hash_add(pr, p, idx);
+		if (!(p->flags & PRF_HASHED))
+			pr_pids_add(pr, p, idx);
 		return pr_arm_notify(pr);
 	}
 	pr_arm_inotify(pr);
@@ -463,7 +398,7 @@ void pr_ready_release(struct pidring *pr, struct pr_proc *p, uint32_t idx)
 		p->flags &= ~PRF_PROBE;
 	}
 	if (p->flags & PRF_HASHED)
-		pr_hash_del(pr, p, idx);
+		pr_pids_del(pr, p, idx);
 	free(p->sun);
 	p->sun = NULL;
 }
@@ -639,7 +574,7 @@ static void pr_on_notify(struct pidring *pr, int res)
 		}
 		if (cred && !(rd->msg.msg_flags & MSG_TRUNC) && res > 0) {
 			uint32_t idx;
-			struct pr_proc *p = pr_hash_find(pr, cred->pid, &idx);
+			struct pr_proc *p = pr_pids_find(pr, cred->pid, &idx);
 
 			if (p && !memchr(rd->nbuf, 0, (size_t)res)) {
 				const char *l = rd->nbuf, *e = rd->nbuf + res;
@@ -663,10 +598,6 @@ static void pr_on_notify(struct pidring *pr, int res)
 void pr_ready_engine_cqe(struct pidring *pr, enum pr_op op, int res, unsigned flags)
 {
 	(void)flags;
-	if (op == PR_OP_INOTIFY || op == PR_OP_NOTIFY || op == PR_OP_NOP) {
-		if (pr->rd->inflight)
-			pr->rd->inflight--;
-	}
 	if (op == PR_OP_INOTIFY)
 		pr_on_inotify(pr, res);
 	else if (op == PR_OP_NOTIFY)
@@ -681,9 +612,7 @@ void pr_ready_quiesce(struct pidring *pr)
 	uint64_t end = pr_now_ns() + 1000000000ull;
 	struct io_uring_sqe *sqe;
 
-	if (!rd || !rd->inflight)
-		return;
-	if (pr_reserve(pr, 2) == 0) {
+	if (rd && (rd->ino_armed || rd->ntf_armed) && pr_reserve(pr, 2) == 0) {
 		if (rd->ino_armed) {
 			sqe = pr_esqe(pr, PR_OP_NOP);
 			io_uring_prep_cancel64(sqe, pr_ud(PR_OP_INOTIFY, PR_ENGINE_SLOT, 0), 0);
@@ -694,15 +623,17 @@ void pr_ready_quiesce(struct pidring *pr)
 		}
 		pr_submit(pr);
 	}
-	while (rd->inflight && pr_now_ns() < end) {
+	pr_orphans_cancel(pr);
+	while (pr->engine_inflight && pr_now_ns() < end) {
 		struct __kernel_timespec ts = { .tv_nsec = 10000000 };
 		struct io_uring_cqe *cqe;
 
 		io_uring_submit_and_wait_timeout(&pr->ring, &cqe, 1, &ts, NULL);
 		pr_process_cqes(pr);
 	}
-	if (rd->inflight)
-		pr->rd = NULL;   /* still in the kernel's hands: never freed */
+	/* Still in the kernel's hands: never freed. */
+	if (pr->engine_inflight)
+		pr->rd = NULL;
 }
 
 void pr_ready_fini(struct pidring *pr)
@@ -721,7 +652,6 @@ void pr_ready_fini(struct pidring *pr)
 	if (!rd)
 		return;
 	free(rd->notify_path);
-	free(rd->buckets);
 	free(rd);
 	pr->rd = NULL;
 }

@@ -23,6 +23,7 @@
 
 #include "internal.h"
 #include "ready.h"
+#include "tree.h"
 
 #ifndef PIDFD_SIGNAL_PROCESS_GROUP
 #define PIDFD_SIGNAL_PROCESS_GROUP (1u << 2)   /* kernel 6.9 */
@@ -196,13 +197,14 @@ static void pr_put_tail(struct pidring *pr, struct pr_proc *p, uint32_t idx)
 		pr_ready_prep_unlink(pr, p, idx, sqe);
 		sqe->flags |= IOSQE_IO_HARDLINK;
 	}
+	pr_tree_put_rmdir(pr, p, idx);
 	sqe = pr_psqe(pr, p, idx, PR_OP_CLOSE);
 	io_uring_prep_close(sqe, p->pidfd);
 }
 
 static unsigned pr_tail_len(const struct pr_proc *p)
 {
-	return 1 + ((p->flags & PRF_SOCK) ? 1 : 0);
+	return 1 + ((p->flags & PRF_SOCK) ? 1 : 0) + pr_tree_tail_len(p);
 }
 
 /* Status known: cancel what is left, unlink, close. */
@@ -222,7 +224,7 @@ static int pr_reap_tail(struct pidring *pr, struct pr_proc *p, uint32_t idx)
 int pr_kill_chain(struct pidring *pr, struct pr_proc *p, uint32_t idx, int reason)
 {
 	struct io_uring_sqe *sqe;
-	unsigned n = pr_popcount(p->armed & PR_CANCELLABLE) + 1;
+	unsigned n = pr_popcount(p->armed & PR_CANCELLABLE) + 1 + pr_tree_kill_len(p);
 	int ret;
 
 	if (pr->has_waitid)
@@ -240,6 +242,7 @@ int pr_kill_chain(struct pidring *pr, struct pr_proc *p, uint32_t idx, int reaso
 	pr_signal(p, SIGKILL);
 
 	pr_put_cancels(pr, p, idx);
+	pr_tree_put_kill(pr, p, idx);
 	sqe = pr_psqe(pr, p, idx, PR_OP_REAP);
 	if (pr->has_waitid) {
 		pr_prep_waitid(sqe, (idtype_t)P_PIDFD, (id_t)p->pidfd, &p->reap_si,
@@ -302,6 +305,7 @@ static void pr_done(struct pidring *pr, struct pr_proc *p, uint32_t idx)
 		ev->done_ns = pr_now_ns();
 	}
 	pr_ready_release(pr, p, idx);
+	pr_tree_release(pr, p, idx);
 	pr_slot_release(pr, idx);
 }
 
@@ -395,7 +399,12 @@ void pr_complete(struct pidring *pr, struct io_uring_cqe *cqe)
 	struct pr_proc *p;
 
 	if (idx == PR_ENGINE_SLOT) {
-		pr_ready_engine_cqe(pr, op, cqe->res, cqe->flags);
+		if (pr->engine_inflight)
+			pr->engine_inflight--;
+		if (op == PR_OP_INOTIFY || op == PR_OP_NOTIFY)
+			pr_ready_engine_cqe(pr, op, cqe->res, cqe->flags);
+		else if (op == PR_OP_ORPHAN || op == PR_OP_ORETRY)
+			pr_orphans_cqe(pr, op, cqe->res);
 		return;
 	}
 	if (idx >= pr->used)
@@ -424,6 +433,11 @@ void pr_complete(struct pidring *pr, struct io_uring_cqe *cqe)
 	case PR_OP_CANCEL:
 	case PR_OP_LTIMEOUT:
 	case PR_OP_UNLINK:
+	case PR_OP_CGKILL:
+		break;
+	case PR_OP_CGRMDIR:
+	case PR_OP_CGWATCH:
+		pr_tree_cqe(pr, p, idx, op, cqe->res);
 		break;
 	case PR_OP_DEADLINE:
 	case PR_OP_CONNECT:
@@ -435,8 +449,13 @@ void pr_complete(struct pidring *pr, struct io_uring_cqe *cqe)
 	default:
 		break;
 	}
-	if ((p->flags & PRF_CLOSED) && p->inflight == 0)
+	/* DONE: the pidfd is closed, nothing of the proc is in flight, and
+	 * its cgroup (if any) is gone. */
+	if ((p->flags & PRF_CLOSED) && p->inflight == 0 && !(p->flags & PRF_CGROUP)) {
 		pr_done(pr, p, idx);
+		if (pr->subreaper && !pr->has_waitid)
+			pr_orphans_sweep(pr);
+	}
 }
 
 /* ---- the public verbs of the lifecycle ---- */

@@ -17,6 +17,7 @@
 
 #include "internal.h"
 #include "ready.h"
+#include "tree.h"
 
 uint64_t pr_now_ns(void)
 {
@@ -209,6 +210,7 @@ static void pr_free(struct pidring *pr)
 	pr_ready_fini(pr);
 	if (pr->ring_ok)
 		io_uring_queue_exit(&pr->ring);
+	pr_tree_fini(pr);
 	pr_rundir_close(pr);
 	pr_spawn_fini(pr);
 	pr_slots_free(pr);
@@ -228,7 +230,7 @@ int pidring_new(struct pidring **out, const struct pidring_opts *opts)
 	*out = NULL;
 	if (opts)
 		o = *opts;
-	if (o.flags & ~PIDRING_F_NO_WAITID)
+	if (o.flags & ~(PIDRING_F_NO_WAITID | PIDRING_F_SUBREAPER))
 		return -EINVAL;
 	if (!o.ring_entries)
 		o.ring_entries = PR_DEFAULT_ENTRIES;
@@ -244,6 +246,7 @@ int pidring_new(struct pidring **out, const struct pidring_opts *opts)
 	pr->flags = o.flags;
 	pr->devnull = pr->inst_fd = pr->lock_fd = pr->base_fd = -1;
 	pr->inotify_fd = pr->notify_fd = -1;
+	pr->cg_fd = pr->cg_parent_fd = -1;
 	pr->owner_tid = (pid_t)syscall(SYS_gettid);
 
 	ret = pr_slots_init(pr, o.max_procs);
@@ -257,6 +260,8 @@ int pidring_new(struct pidring **out, const struct pidring_opts *opts)
 	}
 	if (!ret)
 		ret = pr_ready_init(pr);
+	if (!ret)
+		ret = pr_tree_init(pr, o.cgroup_dir, o.flags);
 	if (ret) {
 		pr_free(pr);
 		return ret;
@@ -306,6 +311,7 @@ static void pr_abandon(struct pidring *pr)
 			p->pidfd = -1;
 		}
 		pr_ready_release(pr, p, i);
+		pr_tree_release(pr, p, i);
 	}
 	/* An operation that still did not complete may write into procs: keep
 	 * that memory rather than hand it back to the allocator. */

@@ -197,6 +197,7 @@ int pr_rundir_open(struct pidring *pr, const char *base)
 		return ret;
 	}
 	pr->lock_fd = fd;
+	snprintf(pr->inst_name, sizeof(pr->inst_name), "%s", name);
 	pr_sweep(pr);
 	return 0;
 }

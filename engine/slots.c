@@ -38,6 +38,8 @@ void pr_slots_free(struct pidring *pr)
 	}
 	free(pr->procs);
 	pr->procs = NULL;
+	free(pr->pid_buckets);
+	pr->pid_buckets = NULL;
 }
 
 struct pr_proc *pr_slot_alloc(struct pidring *pr, uint32_t *idx)
@@ -60,6 +62,7 @@ struct pr_proc *pr_slot_alloc(struct pidring *pr, uint32_t *idx)
 	p->gen = gen;
 	p->pidfd = -1;
 	p->probe_fd = -1;
+	p->cg_events_fd = -1;
 	p->next_free = PR_NO_SLOT;
 	pr->live++;
 	*idx = i;
@@ -94,4 +97,66 @@ struct pr_proc *pr_lookup(struct pidring *pr, pidring_id id, uint32_t *idx)
 	if (idx)
 		*idx = lo - 1;
 	return p;
+}
+
+/*
+ * pid -> slot, for the procs that need it (NOTIFY senders are named by pid;
+ * the subreaper must tell tracked children from adopted orphans). Chained
+ * through pr_proc.pid_next; the table is sized once, to max_procs.
+ */
+int pr_pids_init(struct pidring *pr)
+{
+	uint32_t n = 64;
+
+	if (pr->pid_buckets)
+		return 0;
+	while (n < pr->max_procs && n < (1u << 20))
+		n <<= 1;
+	pr->pid_buckets = malloc(n * sizeof(*pr->pid_buckets));
+	if (!pr->pid_buckets)
+		return -ENOMEM;
+	memset(pr->pid_buckets, 0xff, n * sizeof(*pr->pid_buckets));
+	pr->pid_mask = n - 1;
+	return 0;
+}
+
+static uint32_t *pr_pids_bucket(struct pidring *pr, pid_t pid)
+{
+	return &pr->pid_buckets[((uint32_t)pid * 2654435761u) & pr->pid_mask];
+}
+
+void pr_pids_add(struct pidring *pr, struct pr_proc *p, uint32_t idx)
+{
+	uint32_t *b = pr_pids_bucket(pr, p->pid);
+
+	p->pid_next = *b;
+	*b = idx;
+	p->flags |= PRF_HASHED;
+}
+
+void pr_pids_del(struct pidring *pr, struct pr_proc *p, uint32_t idx)
+{
+	uint32_t *b = pr_pids_bucket(pr, p->pid);
+
+	while (*b != PR_NO_SLOT) {
+		if (*b == idx) {
+			*b = p->pid_next;
+			break;
+		}
+		b = &pr->procs[*b].pid_next;
+	}
+	p->flags &= ~PRF_HASHED;
+}
+
+struct pr_proc *pr_pids_find(struct pidring *pr, pid_t pid, uint32_t *idx)
+{
+	if (!pr->pid_buckets)
+		return NULL;
+	for (uint32_t i = *pr_pids_bucket(pr, pid); i != PR_NO_SLOT;
+	     i = pr->procs[i].pid_next)
+		if (pr->procs[i].pid == pid) {
+			*idx = i;
+			return &pr->procs[i];
+		}
+	return NULL;
 }

@@ -24,6 +24,7 @@
 
 #include "internal.h"
 #include "ready.h"
+#include "tree.h"
 
 extern char **environ;
 
@@ -47,6 +48,7 @@ struct pr_plan {
 	unsigned      nfds;
 	int           hi;           /* 1 + highest target fd, at least 3 */
 	int           devnull;
+	int           cg_procs;     /* cgroup.procs of the proc's cgroup, or -1 */
 	unsigned      flags;
 	pid_t         parent;
 	volatile int  err;          /* -errno of the failed step, 0 if exec'd */
@@ -117,6 +119,11 @@ static int pr_child(void *arg)
 		if (old.handler != SIG_DFL)
 			syscall(SYS_rt_sigaction, sig, &dfl, NULL, sizeof(uint64_t));
 	}
+
+	/* Join the cgroup first: everything after, a fork of the runner's
+	 * included, happens inside it. */
+	if (pl->cg_procs >= 0 && write(pl->cg_procs, "0", 1) != 1)
+		pr_fail(pl, errno);
 
 	if (pl->flags & PIDRING_SPAWN_SETSID) {
 		if (setsid() < 0)
@@ -212,13 +219,14 @@ static int pr_check_fds(const struct pidring_spawn *s, int *hi)
 }
 
 int pr_clone(struct pidring *pr, struct pr_proc *p, const struct pidring_spawn *s,
-	     char *const *argv, char *const *envp)
+	     char *const *argv, char *const *envp, int cg_procs)
 {
 	int tmp_small[17], *tmp = tmp_small;
 	struct pr_plan pl = {
 		.path = s->path, .argv = argv, .envp = envp ? envp : environ,
 		.cwd = s->cwd, .fds = s->fds, .nfds = s->nfds,
 		.devnull = pr->devnull, .flags = s->flags, .parent = getpid(),
+		.cg_procs = cg_procs,
 	};
 	uint64_t all = ~(uint64_t)0, old;
 	int pidfd = -1, ret, hi;
@@ -270,8 +278,8 @@ int pidring_spawn(struct pidring *pr, const struct pidring_spawn *s, pidring_id 
 {
 	struct pr_spawn_env env = { 0 };
 	struct pr_proc *p;
+	int ret, cg_procs = -1;
 	uint32_t idx;
-	int ret;
 
 	if (!pr || !s || !s->path || !s->argv || !s->argv[0])
 		return -EINVAL;
@@ -297,14 +305,20 @@ int pidring_spawn(struct pidring *pr, const struct pidring_spawn *s, pidring_id 
 
 	ret = pr_ready_prepare(pr, p, idx, s, &env);
 	if (!ret)
+		ret = pr_tree_prepare(pr, p, idx, &cg_procs);
+	if (!ret)
 		ret = pr_clone(pr, p, s, env.argv ? env.argv : s->argv,
-			       env.envp ? env.envp : s->envp);
+			       env.envp ? env.envp : s->envp, cg_procs);
 	pr_ready_env_free(&env);
+	if (cg_procs >= 0)
+		close(cg_procs);
 	if (ret) {
 		pr_ready_abort(pr, p, idx);
+		pr_tree_release(pr, p, idx);
 		pr_slot_release(pr, idx);
 		return ret;
 	}
+	pr_tree_tracked(pr, p, idx);
 
 	pr_arm_watch(pr, p, idx);
 	if (s->ready == PIDRING_READY_EXEC) {

@@ -33,12 +33,17 @@ typedef uint64_t pidring_id;             /* 0 is never valid */
 
 /* pidring_opts.flags */
 #define PIDRING_F_NO_WAITID   (1u << 0)  /* force POLL_ADD + waitid(WNOHANG) */
+#define PIDRING_F_SUBREAPER   (1u << 1)  /* adopt and reap orphaned descendants */
 
 struct pidring_opts {                    /* NULL opts = all defaults */
     unsigned    ring_entries;            /* 0: default (256) */
     unsigned    max_procs;               /* 0: default (4096) */
     const char *runtime_dir;             /* base for instance dirs; NULL: default */
     unsigned    flags;                   /* PIDRING_F_* */
+    const char *cgroup_dir;              /* cgroup v2 directory the engine may
+                                            write: each proc gets a child
+                                            cgroup, killed through cgroup.kill;
+                                            NULL: process groups only */
 };
 
 /*
@@ -51,10 +56,24 @@ struct pidring_opts {                    /* NULL opts = all defaults */
  * $XDG_RUNTIME_DIR/pidring, else /tmp/pidring-<uid>. It is created (0700) when
  * missing and must be a real directory owned by the caller, not a symlink.
  *
- * Errors: -EINVAL (unknown flags, ring_entries or max_procs out of range),
- * -ENOMEM, -ENAMETOOLONG (runtime base too long for a socket path), -ENOTDIR,
- * -EPERM (runtime base not ours), -ENOSYS (no io_uring), or what the kernel
- * returned for io_uring_setup, mkdir, open.
+ * With PIDRING_F_SUBREAPER the process becomes a child subreaper
+ * (PR_SET_CHILD_SUBREAPER, undone by pidring_destroy if this engine set it):
+ * descendants orphaned by a proc's death are reparented to the process, and
+ * the engine reaps every exited child it does not track (see pidring_orphans).
+ * Use it in a process whose children all come from this one engine.
+ *
+ * With opts->cgroup_dir, each proc is spawned into its own cgroup
+ * <cgroup_dir>/<instance>/<slot>.<gen>; its whole tree is killed through
+ * cgroup.kill (which also reaches grandchildren that left the process group)
+ * and the cgroup is removed before its DONE.
+ *
+ * Errors: -EINVAL (unknown flags, ring_entries or max_procs out of range,
+ * empty cgroup_dir), -ENOMEM, -ENAMETOOLONG (runtime base too long for a
+ * socket path), -ENOTDIR, -ELOOP (runtime base is a symlink), -EPERM (runtime
+ * base not ours), -ENOSYS (no io_uring, or no IORING_FEAT_NODROP), -ENOTSUP
+ * (cgroup_dir is not cgroup v2 or lacks cgroup.kill), -EACCES/-EROFS
+ * (cgroup_dir not writable), or what the kernel returned for io_uring_setup,
+ * mkdir, open.
  */
 PIDRING_API int pidring_new(struct pidring **out, const struct pidring_opts *opts);
 
@@ -184,6 +203,9 @@ PIDRING_API int pidring_fd(struct pidring *pr);
 
 /* Procs spawned and not yet DONE (0 for NULL). */
 PIDRING_API unsigned pidring_live(const struct pidring *pr);
+
+/* Orphaned descendants reaped so far (PIDRING_F_SUBREAPER; 0 for NULL). */
+PIDRING_API unsigned long pidring_orphans(const struct pidring *pr);
 
 /* The library's version as "MAJOR.MINOR.PATCH". */
 PIDRING_API const char *pidring_version(void);

@@ -1,0 +1,397 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Process trees: a cgroup per proc (cgroup v2), and the subreaper that reaps
+ * orphaned descendants adopted by the process.
+ *
+ * cgroup mode: <cgroup_dir>/<instance>/<slot>.<gen> is made before the spawn;
+ * the child joins it (writes "0" to cgroup.procs) before exec. The chain's
+ * kill step is a WRITE of "1" to cgroup.kill on the ring, which the kernel
+ * makes race-free against forks, and reaches grandchildren that setsid()'d
+ * out of the process group. After the leader is reaped the chain removes the
+ * cgroup (UNLINKAT with AT_REMOVEDIR); while stragglers are still dying that
+ * fails with -EBUSY, and cgroup.events is watched on the ring (POLLPRI) until
+ * it says "populated 0". DONE waits for the cgroup to be gone.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/vfs.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "internal.h"
+#include "tree.h"
+
+#ifndef CGROUP2_SUPER_MAGIC
+#define CGROUP2_SUPER_MAGIC 0x63677270
+#endif
+
+static const char pr_one = '1';
+
+int pr_cg_name(const struct pr_proc *p, uint32_t idx, char *buf, size_t len)
+{
+	int n = snprintf(buf, len, "%u.%u", idx, p->gen);
+
+	return n < 0 || (size_t)n >= len ? -ENAMETOOLONG : n;
+}
+
+int pr_tree_init(struct pidring *pr, const char *cgroup_dir, unsigned flags)
+{
+	struct statfs sf;
+	int fd, ret;
+
+	if (flags & PIDRING_F_SUBREAPER) {
+		int was = 0;
+
+		if (prctl(PR_GET_CHILD_SUBREAPER, &was) < 0)
+			return -errno;
+		if (!was) {
+			if (prctl(PR_SET_CHILD_SUBREAPER, 1) < 0)
+				return -errno;
+			pr->set_subreaper = true;
+		}
+		ret = pr_pids_init(pr);
+		if (ret)
+			return ret;
+		pr->subreaper = true;
+	}
+	if (!cgroup_dir)
+		return 0;
+	if (!*cgroup_dir)
+		return -EINVAL;
+	fd = open(cgroup_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	/* No silent fallback: a directory that is not cgroup v2 is refused. */
+	if (fstatfs(fd, &sf) < 0 || sf.f_type != CGROUP2_SUPER_MAGIC) {
+		close(fd);
+		return -ENOTSUP;
+	}
+	pr->cg_parent_fd = fd;
+	if (mkdirat(fd, pr->inst_name, 0755) < 0)
+		return -errno;    /* EACCES, EROFS, EPERM: not writable */
+	pr->cg_fd = openat(fd, pr->inst_name, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (pr->cg_fd < 0) {
+		ret = -errno;
+		unlinkat(fd, pr->inst_name, AT_REMOVEDIR);
+		return ret;
+	}
+	/* cgroup.kill is kernel 5.14: without it a tree cannot be killed. */
+	if (faccessat(pr->cg_fd, "cgroup.kill", W_OK, 0) < 0) {
+		close(pr->cg_fd);
+		pr->cg_fd = -1;
+		unlinkat(fd, pr->inst_name, AT_REMOVEDIR);
+		return -ENOTSUP;
+	}
+	return 0;
+}
+
+void pr_tree_fini(struct pidring *pr)
+{
+	if (pr->cg_fd >= 0) {
+		close(pr->cg_fd);
+		pr->cg_fd = -1;
+		unlinkat(pr->cg_parent_fd, pr->inst_name, AT_REMOVEDIR);
+	}
+	if (pr->cg_parent_fd >= 0)
+		close(pr->cg_parent_fd);
+	pr->cg_parent_fd = -1;
+	if (pr->set_subreaper)
+		prctl(PR_SET_CHILD_SUBREAPER, 0);
+	pr->set_subreaper = false;
+}
+
+/* Before clone: the proc's cgroup, and the fd the child joins it through. */
+int pr_tree_prepare(struct pidring *pr, struct pr_proc *p, uint32_t idx, int *procs_fd)
+{
+	char name[32], path[48];
+	int fd;
+
+	*procs_fd = -1;
+	if (pr->cg_fd < 0)
+		return 0;
+	pr_cg_name(p, idx, name, sizeof(name));
+	if (mkdirat(pr->cg_fd, name, 0755) < 0) {
+		/* A leftover of an earlier generation that could not be removed. */
+		if (errno != EEXIST || unlinkat(pr->cg_fd, name, AT_REMOVEDIR) < 0 ||
+		    mkdirat(pr->cg_fd, name, 0755) < 0)
+			return -errno;
+	}
+	snprintf(path, sizeof(path), "%s/cgroup.procs", name);
+	fd = openat(pr->cg_fd, path, O_WRONLY | O_CLOEXEC);
+	if (fd < 0) {
+		int e = -errno;
+		unlinkat(pr->cg_fd, name, AT_REMOVEDIR);
+		return e;
+	}
+	p->flags |= PRF_CGROUP;
+	*procs_fd = fd;
+	return 0;
+}
+
+/* A spawn failed after prepare, or the engine gives up on the proc. */
+void pr_tree_release(struct pidring *pr, struct pr_proc *p, uint32_t idx)
+{
+	char name[32];
+
+	if (p->cg_events_fd >= 0) {
+		close(p->cg_events_fd);
+		p->cg_events_fd = -1;
+	}
+	if (p->flags & PRF_CGROUP) {
+		pr_cg_name(p, idx, name, sizeof(name));
+		unlinkat(pr->cg_fd, name, AT_REMOVEDIR);
+		p->flags &= ~PRF_CGROUP;
+	}
+}
+
+void pr_tree_tracked(struct pidring *pr, struct pr_proc *p, uint32_t idx)
+{
+	if (pr->subreaper && !(p->flags & PRF_HASHED))
+		pr_pids_add(pr, p, idx);
+	if (pr->subreaper)
+		pr_orphans_arm(pr);
+}
+
+static int pr_cg_open(struct pidring *pr, struct pr_proc *p, uint32_t idx,
+		      const char *file, int flags)
+{
+	char name[32], path[64];
+
+	pr_cg_name(p, idx, name, sizeof(name));
+	snprintf(path, sizeof(path), "%s/%s", name, file);
+	return openat(pr->cg_fd, path, flags | O_CLOEXEC);
+}
+
+unsigned pr_tree_kill_len(const struct pr_proc *p)
+{
+	return (p->flags & PRF_CGROUP) ? 2 : 0;
+}
+
+/* The chain's kill step in cgroup mode: WRITE "1" -> CLOSE, hardlinked. */
+void pr_tree_put_kill(struct pidring *pr, struct pr_proc *p, uint32_t idx)
+{
+	struct io_uring_sqe *sqe;
+	int fd;
+
+	if (!(p->flags & PRF_CGROUP))
+		return;
+	fd = pr_cg_open(pr, p, idx, "cgroup.kill", O_WRONLY);
+	if (fd < 0) {
+		/* The group signal already went; fill the reserved SQEs. */
+		for (int i = 0; i < 2; i++) {
+			sqe = pr_psqe(pr, p, idx, PR_OP_CGKILL);
+			io_uring_prep_nop(sqe);
+			sqe->flags |= IOSQE_IO_HARDLINK;
+		}
+		return;
+	}
+	sqe = pr_psqe(pr, p, idx, PR_OP_CGKILL);
+	io_uring_prep_write(sqe, fd, &pr_one, 1, 0);
+	sqe->flags |= IOSQE_IO_HARDLINK;
+	sqe = pr_psqe(pr, p, idx, PR_OP_CGKILL);
+	io_uring_prep_close(sqe, fd);
+	sqe->flags |= IOSQE_IO_HARDLINK;
+}
+
+unsigned pr_tree_tail_len(const struct pr_proc *p)
+{
+	return (p->flags & PRF_CGROUP) ? 1 : 0;
+}
+
+/* In the tail, before the pidfd's CLOSE: remove the cgroup. */
+void pr_tree_put_rmdir(struct pidring *pr, struct pr_proc *p, uint32_t idx)
+{
+	struct io_uring_sqe *sqe;
+
+	if (!(p->flags & PRF_CGROUP))
+		return;
+	pr_cg_name(p, idx, p->cg_name, sizeof(p->cg_name));
+	sqe = pr_psqe(pr, p, idx, PR_OP_CGRMDIR);
+	io_uring_prep_unlinkat(sqe, pr->cg_fd, p->cg_name, AT_REMOVEDIR);
+	sqe->flags |= IOSQE_IO_HARDLINK;
+}
+
+/* "populated 0": nothing of the tree is left. */
+static int pr_cg_empty(struct pr_proc *p)
+{
+	char buf[256];
+	ssize_t n = pread(p->cg_events_fd, buf, sizeof(buf) - 1, 0);
+
+	if (n < 0)
+		return -errno;
+	buf[n] = 0;
+	return strstr(buf, "populated 0") != NULL;
+}
+
+static void pr_cg_rmdir_again(struct pidring *pr, struct pr_proc *p, uint32_t idx)
+{
+	struct io_uring_sqe *sqe;
+
+	if (pr_reserve(pr, 1))
+		return;
+	sqe = pr_psqe(pr, p, idx, PR_OP_CGRMDIR);
+	io_uring_prep_unlinkat(sqe, pr->cg_fd, p->cg_name, AT_REMOVEDIR);
+	pr_submit(pr);
+}
+
+/* The cgroup still holds processes: kill them, and watch it empty. */
+static void pr_cg_linger(struct pidring *pr, struct pr_proc *p, uint32_t idx)
+{
+	struct io_uring_sqe *sqe;
+	int fd, empty;
+
+	/* Stragglers: a leader that exited on its own leaves its tree. */
+	fd = pr_cg_open(pr, p, idx, "cgroup.kill", O_WRONLY);
+	if (fd >= 0) {
+		if (write(fd, &pr_one, 1) < 0) {
+			/* nothing more to do: the watch below still runs */
+		}
+		close(fd);
+	}
+	if (p->cg_events_fd < 0)
+		p->cg_events_fd = pr_cg_open(pr, p, idx, "cgroup.events", O_RDONLY);
+	if (p->cg_events_fd < 0) {
+		p->flags &= ~PRF_CGROUP;     /* gone, or never to be removed */
+		return;
+	}
+	/* Read before arming: a change after this read makes the poll fire. */
+	empty = pr_cg_empty(p);
+	if (empty != 0) {
+		pr_cg_rmdir_again(pr, p, idx);
+		return;
+	}
+	if (pr_reserve(pr, 1))
+		return;
+	sqe = pr_psqe(pr, p, idx, PR_OP_CGWATCH);
+	io_uring_prep_poll_add(sqe, p->cg_events_fd, POLLPRI);
+	pr_submit(pr);
+}
+
+void pr_tree_cqe(struct pidring *pr, struct pr_proc *p, uint32_t idx,
+		 enum pr_op op, int res)
+{
+	switch (op) {
+	case PR_OP_CGRMDIR:
+		if (res == 0 || res == -ENOENT || !(p->flags & PRF_CGROUP))
+			p->flags &= ~PRF_CGROUP;
+		else if (res == -EBUSY)
+			pr_cg_linger(pr, p, idx);
+		else
+			p->flags &= ~PRF_CGROUP; /* cannot be removed: give up */
+		break;
+	case PR_OP_CGWATCH:
+		pr_cg_linger(pr, p, idx);
+		break;
+	default:
+		break;
+	}
+}
+
+/* ---- subreaper ---- */
+
+/*
+ * With PIDRING_F_SUBREAPER, orphaned descendants are reparented to this
+ * process. A WAITID(P_ALL, WNOWAIT) on the ring peeks at the next exited
+ * child without consuming it; a pid the engine tracks is left to its own
+ * chain (the peek is re-armed after a short TIMEOUT so that it does not
+ * spin on it), any other pid is reaped here and counted.
+ */
+void pr_orphans_arm(struct pidring *pr)
+{
+	struct io_uring_sqe *sqe;
+
+	if (!pr->subreaper || pr->orphan_armed || pr->destroying || !pr->has_waitid)
+		return;
+	if (pr_reserve(pr, 1))
+		return;
+	sqe = pr_sqe(pr);
+	memset(&pr->orphan_si, 0, sizeof(pr->orphan_si));
+	pr_prep_waitid(sqe, P_ALL, 0, &pr->orphan_si, WEXITED | WNOWAIT);
+	io_uring_sqe_set_data64(sqe, pr_ud(PR_OP_ORPHAN, PR_ENGINE_SLOT, 0));
+	pr->orphan_armed = true;
+	pr->engine_inflight++;
+}
+
+/* Reap every exited child the engine does not track, without blocking. */
+void pr_orphans_sweep(struct pidring *pr)
+{
+	for (;;) {
+		siginfo_t si;
+		uint32_t idx;
+
+		memset(&si, 0, sizeof(si));
+		if (waitid(P_ALL, 0, &si, WEXITED | WNOHANG | WNOWAIT) < 0 || !si.si_pid)
+			return;
+		if (pr_pids_find(pr, si.si_pid, &idx))
+			return;       /* its own chain reaps it */
+		if (waitid(P_PID, (id_t)si.si_pid, &si, WEXITED | WNOHANG) == 0 && si.si_pid)
+			pr->orphans++;
+	}
+}
+
+void pr_orphans_cqe(struct pidring *pr, enum pr_op op, int res)
+{
+	struct io_uring_sqe *sqe;
+	uint32_t idx;
+
+	if (op == PR_OP_ORETRY) {
+		pr->orphan_retry = false;
+		if (res != -ECANCELED)
+			pr_orphans_arm(pr);
+		return;
+	}
+	pr->orphan_armed = false;
+	if (res < 0)
+		return;       /* -ECHILD: no child at all; the next spawn re-arms */
+	if (!pr_pids_find(pr, pr->orphan_si.si_pid, &idx)) {
+		pr_orphans_sweep(pr);
+		pr_orphans_arm(pr);
+		pr_submit(pr);
+		return;
+	}
+	/* A tracked child is exiting: its chain reaps it; look again soon. */
+	if (pr->orphan_retry || pr_reserve(pr, 1))
+		return;
+	sqe = pr_sqe(pr);
+	pr->orphan_ts.tv_sec = 0;
+	pr->orphan_ts.tv_nsec = 1000000;
+	io_uring_prep_timeout(sqe, &pr->orphan_ts, 0, 0);
+	io_uring_sqe_set_data64(sqe, pr_ud(PR_OP_ORETRY, PR_ENGINE_SLOT, 0));
+	pr->orphan_retry = true;
+	pr->engine_inflight++;
+	pr_submit(pr);
+}
+
+void pr_orphans_cancel(struct pidring *pr)
+{
+	struct io_uring_sqe *sqe;
+
+	if (!pr->orphan_armed && !pr->orphan_retry)
+		return;
+	if (pr_reserve(pr, 2))
+		return;
+	if (pr->orphan_armed) {
+		sqe = pr_sqe(pr);
+		io_uring_prep_cancel64(sqe, pr_ud(PR_OP_ORPHAN, PR_ENGINE_SLOT, 0), 0);
+		io_uring_sqe_set_data64(sqe, pr_ud(PR_OP_NOP, PR_ENGINE_SLOT, 0));
+		pr->engine_inflight++;
+	}
+	if (pr->orphan_retry) {
+		sqe = pr_sqe(pr);
+		io_uring_prep_cancel64(sqe, pr_ud(PR_OP_ORETRY, PR_ENGINE_SLOT, 0), 0);
+		io_uring_sqe_set_data64(sqe, pr_ud(PR_OP_NOP, PR_ENGINE_SLOT, 0));
+		pr->engine_inflight++;
+	}
+	pr_submit(pr);
+}
+
+unsigned long pidring_orphans(const struct pidring *pr)
+{
+	return pr ? pr->orphans : 0;
+}
