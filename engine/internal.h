@@ -196,6 +196,8 @@ uint64_t pr_now_ns(void);
 int  pr_process_cqes(struct pidring *pr);
 
 /* spawn.c */
+#define PR_MAX_FDS 1024u
+int  pr_spawn_validate(const struct pidring_spawn *s);
 int  pr_spawn_init(struct pidring *pr);
 void pr_spawn_fini(struct pidring *pr);
 int  pr_clone(struct pidring *pr, struct pr_proc *p, const struct pidring_spawn *s,

@@ -510,42 +510,70 @@ static void pr_on_inotify(struct pidring *pr, int res)
 		pr_submit(pr);
 }
 
-static void pr_notify_line(struct pidring *pr, struct pr_proc *p, uint32_t idx,
-			   const char *l, size_t n)
+/*
+ * Parse one sd_notify datagram: newline-separated KEY=VALUE assignments.
+ * Pure (no engine state), so that the fuzzer can drive it. A datagram with
+ * a NUL byte is malformed as a whole; unknown keys and malformed values are
+ * ignored, as systemd does. The last STATUS= wins.
+ */
+int pr_notify_parse(const char *buf, size_t len, struct pr_notify_msg *m)
 {
-	if (n == 7 && !memcmp(l, "READY=1", 7)) {
-		if (p->state == PR_BINDING) {
-			pr_emit_ready(pr, p, idx);
-			pr_cancel_ops(pr, p, idx, PR_ARM(PR_OP_DEADLINE));
+	const char *l = buf, *e = buf + len;
+
+	memset(m, 0, sizeof(*m));
+	if (!len || memchr(buf, 0, len))
+		return -EINVAL;
+	while (l < e) {
+		const char *nl = memchr(l, '\n', (size_t)(e - l));
+		size_t n = (size_t)((nl ? nl : e) - l);
+
+		if (n == 7 && !memcmp(l, "READY=1", 7)) {
+			m->ready = true;
+		} else if (n >= 7 && !memcmp(l, "STATUS=", 7)) {
+			m->status = l + 7;
+			m->status_len = n - 7 > PR_STATUS_MAX ? PR_STATUS_MAX : n - 7;
+			m->has_status = true;
+		} else if (n > 20 && !memcmp(l, "EXTEND_TIMEOUT_USEC=", 20) && n - 20 < 21) {
+			uint64_t us = 0;
+			size_t i;
+
+			for (i = 20; i < n && l[i] >= '0' && l[i] <= '9'; i++)
+				us = us * 10 + (uint64_t)(l[i] - '0');
+			/* A year at most: anything longer is a mistake. */
+			if (i == n && us <= 1000000ull * 86400 * 365) {
+				m->extend_us = us;
+				m->has_extend = true;
+			}
 		}
-	} else if (n > 7 && !memcmp(l, "STATUS=", 7)) {
-		size_t len = n - 7 > PR_STATUS_MAX ? PR_STATUS_MAX : n - 7;
-		char *t = malloc(len + 1);
+		l += n + 1;
+	}
+	return 0;
+}
 
-		if (!t)
-			return;
-		memcpy(t, l + 7, len);
-		t[len] = 0;
-		free(p->status_text);
-		p->status_text = t;
-	} else if (n > 20 && !memcmp(l, "EXTEND_TIMEOUT_USEC=", 20)) {
-		char num[24];
-		unsigned long long us;
-		char *end;
+static void pr_notify_apply(struct pidring *pr, struct pr_proc *p, uint32_t idx,
+			    const struct pr_notify_msg *m)
+{
+	if (m->has_status) {
+		char *t = malloc(m->status_len + 1);
 
-		if (n - 20 >= sizeof(num))
-			return;
-		memcpy(num, l + 20, n - 20);
-		num[n - 20] = 0;
-		us = strtoull(num, &end, 10);
-		if (*end || end == num || us > 1000000ull * 86400 * 365)
-			return;
-		if (p->state == PR_BINDING) {
-			uint64_t d = pr_now_ns() + us * 1000u;
-
-			if (d > p->deadline_ns)
-				p->deadline_ns = d;
+		if (t) {
+			memcpy(t, m->status, m->status_len);
+			t[m->status_len] = 0;
+			free(p->status_text);
+			p->status_text = t;
 		}
+	}
+	if (p->state != PR_BINDING)
+		return;
+	if (m->has_extend) {
+		uint64_t d = pr_now_ns() + m->extend_us * 1000u;
+
+		if (d > p->deadline_ns)
+			p->deadline_ns = d;
+	}
+	if (m->ready) {
+		pr_emit_ready(pr, p, idx);
+		pr_cancel_ops(pr, p, idx, PR_ARM(PR_OP_DEADLINE));
 	}
 }
 
@@ -575,18 +603,11 @@ static void pr_on_notify(struct pidring *pr, int res)
 		if (cred && !(rd->msg.msg_flags & MSG_TRUNC) && res > 0) {
 			uint32_t idx;
 			struct pr_proc *p = pr_pids_find(pr, cred->pid, &idx);
+			struct pr_notify_msg m;
 
-			if (p && !memchr(rd->nbuf, 0, (size_t)res)) {
-				const char *l = rd->nbuf, *e = rd->nbuf + res;
-
-				while (l < e) {
-					const char *nl = memchr(l, '\n', (size_t)(e - l));
-					size_t n = (size_t)((nl ? nl : e) - l);
-
-					pr_notify_line(pr, p, idx, l, n);
-					l += n + 1;
-				}
-			}
+			if (p && p->mode == PIDRING_READY_NOTIFY &&
+			    pr_notify_parse(rd->nbuf, (size_t)res, &m) == 0)
+				pr_notify_apply(pr, p, idx, &m);
 		}
 	}
 	if (res != -ECANCELED && (res >= 0 || res == -EAGAIN || res == -EINTR ||
@@ -661,6 +682,8 @@ int pidring_socket_path(struct pidring *pr, pidring_id id, char *buf, size_t len
 	struct pr_proc *p = pr_lookup(pr, id, NULL);
 	size_t n;
 
+	if (!pr)
+		return -EINVAL;
 	if (!p)
 		return -ESRCH;
 	if (!buf)
@@ -679,6 +702,8 @@ int pidring_status(struct pidring *pr, pidring_id id, char *buf, size_t len)
 	struct pr_proc *p = pr_lookup(pr, id, NULL);
 	size_t n;
 
+	if (!pr)
+		return -EINVAL;
 	if (!p)
 		return -ESRCH;
 	if (!buf || !len)

@@ -10,6 +10,14 @@ struct pr_spawn_env {
 	char **envp;     /* NULL: use the spec's */
 };
 
+struct pr_notify_msg {
+	bool        ready, has_status, has_extend;
+	const char *status;       /* points into the datagram */
+	size_t      status_len;
+	uint64_t    extend_us;
+};
+int  pr_notify_parse(const char *buf, size_t len, struct pr_notify_msg *m);
+
 int  pr_ready_init(struct pidring *pr);
 void pr_ready_fini(struct pidring *pr);
 

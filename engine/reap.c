@@ -470,6 +470,8 @@ int pidring_cancel(struct pidring *pr, pidring_id id)
 	uint32_t idx;
 	struct pr_proc *p = pr_lookup(pr, id, &idx);
 
+	if (!pr)
+		return -EINVAL;
 	if (!p)
 		return -ESRCH;
 	switch (p->state) {
@@ -491,6 +493,8 @@ int pidring_stop(struct pidring *pr, pidring_id id, unsigned grace_ms)
 	uint32_t idx;
 	struct pr_proc *p = pr_lookup(pr, id, &idx);
 
+	if (!pr)
+		return -EINVAL;
 	if (!p)
 		return -ESRCH;
 	switch (p->state) {
@@ -506,5 +510,7 @@ int pidring_pid(struct pidring *pr, pidring_id id)
 {
 	struct pr_proc *p = pr_lookup(pr, id, NULL);
 
+	if (!pr)
+		return -EINVAL;
 	return p ? p->pid : -ESRCH;
 }

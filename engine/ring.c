@@ -391,9 +391,11 @@ int pidring_wait(struct pidring *pr, struct pidring_event *ev, unsigned max,
 	for (;;) {
 		struct io_uring_cqe *cqe;
 
-		if (pr->evq.len == 0) {
+		if (pr->evq.len < max) {
 			/* With DEFER_TASKRUN completions exist only once we
-			 * enter the kernel asking for them. */
+			 * enter the kernel asking for them. Ask even when some
+			 * events are queued: a caller that spawns and waits in
+			 * turn must still hear about exits. */
 			ret = io_uring_get_events(&pr->ring);
 			if (ret < 0 && ret != -EINTR && ret != -EAGAIN && ret != -EBUSY)
 				return ret;

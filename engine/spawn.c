@@ -18,6 +18,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -50,6 +51,7 @@ struct pr_plan {
 	int           devnull;
 	int           cg_procs;     /* cgroup.procs of the proc's cgroup, or -1 */
 	unsigned      flags;
+	const struct pidring_spawn *spec;
 	pid_t         parent;
 	volatile int  err;          /* -errno of the failed step, 0 if exec'd */
 };
@@ -186,6 +188,31 @@ static int pr_child(void *arg)
 	if (pl->cwd && chdir(pl->cwd) < 0)
 		pr_fail(pl, errno);
 
+	/*
+	 * Limits, then credentials, groups before gid before uid. Raw system
+	 * calls: glibc's setuid family signals every thread of the process to
+	 * keep their credentials in step, and our "threads" are the parent's.
+	 */
+	for (i = 0; i < pl->spec->nrlimits; i++) {
+		const struct pidring_rlimit *rl = &pl->spec->rlimits[i];
+		struct rlimit64 { uint64_t cur, max; } lim = { rl->cur, rl->max };
+
+		if (syscall(SYS_prlimit64, 0, rl->resource, &lim, NULL) < 0)
+			pr_fail(pl, errno);
+	}
+	if (pl->flags & PIDRING_SPAWN_SETGROUPS &&
+	    syscall(SYS_setgroups, (size_t)pl->spec->ngroups, pl->spec->groups) < 0)
+		pr_fail(pl, errno);
+	if (pl->flags & PIDRING_SPAWN_SETGID &&
+	    syscall(SYS_setresgid, pl->spec->gid, pl->spec->gid, pl->spec->gid) < 0)
+		pr_fail(pl, errno);
+	if (pl->flags & PIDRING_SPAWN_SETUID &&
+	    syscall(SYS_setresuid, pl->spec->uid, pl->spec->uid, pl->spec->uid) < 0)
+		pr_fail(pl, errno);
+	if (pl->flags & PIDRING_SPAWN_NO_NEW_PRIVS &&
+	    prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
+		pr_fail(pl, errno);
+
 	syscall(SYS_rt_sigprocmask, SIG_SETMASK, &empty, NULL, sizeof(uint64_t));
 	execve(pl->path, pl->argv, pl->envp);
 	pr_fail(pl, errno);
@@ -197,19 +224,10 @@ static int pr_check_fds(const struct pidring_spawn *s, int *hi)
 {
 	int top = 2;
 
-	if (s->nfds && !s->fds)
-		return -EINVAL;
-	if (s->nfds > 1024)
-		return -EINVAL;
 	for (unsigned i = 0; i < s->nfds; i++) {
 		int c = s->fds[i].child_fd, p = s->fds[i].parent_fd;
 
-		if (c < 0 || p < 0)
-			return c < 0 ? -EINVAL : -EBADF;
-		for (unsigned j = 0; j < i; j++)
-			if (s->fds[j].child_fd == c)
-				return -EINVAL;
-		if (fcntl(p, F_GETFD) < 0)
+		if (p < 0 || fcntl(p, F_GETFD) < 0)
 			return -EBADF;
 		if (c > top)
 			top = c;
@@ -226,7 +244,7 @@ int pr_clone(struct pidring *pr, struct pr_proc *p, const struct pidring_spawn *
 		.path = s->path, .argv = argv, .envp = envp ? envp : environ,
 		.cwd = s->cwd, .fds = s->fds, .nfds = s->nfds,
 		.devnull = pr->devnull, .flags = s->flags, .parent = getpid(),
-		.cg_procs = cg_procs,
+		.cg_procs = cg_procs, .spec = s,
 	};
 	uint64_t all = ~(uint64_t)0, old;
 	int pidfd = -1, ret, hi;
@@ -274,6 +292,46 @@ int pr_clone(struct pidring *pr, struct pr_proc *p, const struct pidring_spawn *
 	return 0;
 }
 
+#define PR_SPAWN_FLAGS (PIDRING_SPAWN_SETSID | PIDRING_SPAWN_KEEP_PGRP | \
+			PIDRING_SPAWN_SETUID | PIDRING_SPAWN_SETGID | \
+			PIDRING_SPAWN_SETGROUPS | PIDRING_SPAWN_NO_NEW_PRIVS)
+
+/*
+ * Everything about a spec that can be checked without the kernel. Pure, so
+ * that the fuzzer can drive it (parent fds are checked later, in pr_clone).
+ */
+int pr_spawn_validate(const struct pidring_spawn *s)
+{
+	if (!s || !s->path || !s->argv || !s->argv[0])
+		return -EINVAL;
+	if (s->flags & ~PR_SPAWN_FLAGS ||
+	    (s->flags & PIDRING_SPAWN_SETSID && s->flags & PIDRING_SPAWN_KEEP_PGRP))
+		return -EINVAL;
+	if ((unsigned)s->ready > PIDRING_READY_NOTIFY)
+		return -EINVAL;
+	if (s->ready_timeout_ms > PR_MAX_READY_MS)
+		return -EINVAL;
+	if ((s->nfds && !s->fds) || s->nfds > PR_MAX_FDS)
+		return -EINVAL;
+	for (unsigned i = 0; i < s->nfds; i++) {
+		if (s->fds[i].child_fd < 0)
+			return -EINVAL;
+		for (unsigned j = 0; j < i; j++)
+			if (s->fds[j].child_fd == s->fds[i].child_fd)
+				return -EINVAL;
+	}
+	if (s->flags & PIDRING_SPAWN_SETGROUPS &&
+	    ((s->ngroups && !s->groups) || s->ngroups > 65536))
+		return -EINVAL;
+	if ((s->nrlimits && !s->rlimits) || s->nrlimits > 64)
+		return -EINVAL;
+	for (unsigned i = 0; i < s->nrlimits; i++)
+		if (s->rlimits[i].resource < 0 || s->rlimits[i].resource >= RLIMIT_NLIMITS ||
+		    s->rlimits[i].cur > s->rlimits[i].max)
+			return -EINVAL;
+	return 0;
+}
+
 int pidring_spawn(struct pidring *pr, const struct pidring_spawn *s, pidring_id *id)
 {
 	struct pr_spawn_env env = { 0 };
@@ -281,15 +339,9 @@ int pidring_spawn(struct pidring *pr, const struct pidring_spawn *s, pidring_id 
 	int ret, cg_procs = -1;
 	uint32_t idx;
 
-	if (!pr || !s || !s->path || !s->argv || !s->argv[0])
-		return -EINVAL;
-	if (s->flags & ~(PIDRING_SPAWN_SETSID | PIDRING_SPAWN_KEEP_PGRP) ||
-	    (s->flags & PIDRING_SPAWN_SETSID && s->flags & PIDRING_SPAWN_KEEP_PGRP))
-		return -EINVAL;
-	if ((unsigned)s->ready > PIDRING_READY_NOTIFY)
-		return -EINVAL;
-	if (s->ready_timeout_ms > PR_MAX_READY_MS)
-		return -EINVAL;
+	ret = pr_spawn_validate(s);
+	if (!pr || ret)
+		return pr ? ret : -EINVAL;
 
 	/* Room for the exit watch and the readiness operations, taken before
 	 * the child exists so that arming them afterwards cannot fail. */

@@ -95,6 +95,12 @@ struct pidring_fd_map { int parent_fd, child_fd; };
 #define PIDRING_SPAWN_SETSID     (1u << 0) /* child starts a new session */
 #define PIDRING_SPAWN_KEEP_PGRP  (1u << 1) /* child stays in the caller's group;
                                               signals reach only its pid */
+#define PIDRING_SPAWN_SETUID     (1u << 2) /* child runs as spec.uid */
+#define PIDRING_SPAWN_SETGID     (1u << 3) /* child runs as spec.gid */
+#define PIDRING_SPAWN_SETGROUPS  (1u << 4) /* supplementary groups = spec.groups */
+#define PIDRING_SPAWN_NO_NEW_PRIVS (1u << 5) /* PR_SET_NO_NEW_PRIVS before exec */
+
+struct pidring_rlimit { int resource; uint64_t cur, max; }; /* RLIMIT_*, RLIM_INFINITY */
 
 struct pidring_spawn {
     const char  *path;                   /* executable */
@@ -107,6 +113,15 @@ struct pidring_spawn {
     unsigned     ready_timeout_ms;       /* 0: default (30 s) */
     unsigned     flags;                  /* PIDRING_SPAWN_* */
     void        *user;                   /* echoed in events */
+    /* Credentials and limits, each applied only with its flag. Groups are
+     * set before the gid, the gid before the uid, so that dropping root
+     * leaves nothing of it behind. */
+    uid_t        uid;
+    gid_t        gid;
+    const gid_t *groups;
+    unsigned     ngroups;
+    const struct pidring_rlimit *rlimits; /* set in the child before exec */
+    unsigned     nrlimits;
 };
 
 /*
@@ -121,11 +136,14 @@ struct pidring_spawn {
  * PIDRING_SPAWN_KEEP_PGRP), PR_SET_PDEATHSIG(SIGKILL) tied to the calling
  * thread, fds 0, 1, 2 and the mapped ones and nothing else, cwd, execve.
  *
- * Errors: -EINVAL (NULL spec, path or argv, empty argv, unknown flags or ready
- * mode, negative or duplicate child fd, nfds > 0 with fds NULL), -EBADF (a
- * parent fd that is not open), -EAGAIN (max_procs live, or clone refused),
- * -ENOSYS (ready mode not supported by this build), and the exec failure
- * itself: -ENOENT, -EACCES, -ENOEXEC, ... (cwd failures too).
+ * Errors: -EINVAL (NULL engine, spec, path or argv, empty argv, unknown flags
+ * or ready mode, ready_timeout_ms over a day, negative or duplicate child fd,
+ * nfds > 0 with fds NULL, more than 1024 fds, groups or rlimits NULL with a
+ * count, an unknown rlimit resource or cur > max), -EBADF (a parent fd that
+ * is not open), -EAGAIN (max_procs live, or clone refused), -EEXIST (a file
+ * that is not a socket sits at the bind socket's path), and the child's own
+ * failure before exec: -ENOENT, -EACCES, -ENOEXEC, ... (exec, cwd), -EPERM
+ * (credentials or rlimits not allowed).
  */
 PIDRING_API int pidring_spawn(struct pidring *pr, const struct pidring_spawn *s,
                               pidring_id *id);

@@ -79,7 +79,7 @@ struct kid {
 
 enum act_type { A_CANCEL, A_STOP };
 struct action {
-	double        at_ms;
+	double        at_ms;          /* since t0 (planned: since its spawn) */
 	int           kid;
 	enum act_type type;
 	bool          done;
@@ -212,7 +212,10 @@ static double percentile(const double *sorted, int n, int p)
 
 /* ---- leak probes ---- */
 
-static int count_fds(void)
+#define FD_TRACK 1024
+
+/* Open descriptors (this DIR's own aside); which ones below FD_TRACK go to open_fds. */
+static int count_fds(bool *open_fds)
 {
 	DIR *d = opendir("/proc/self/fd");
 	struct dirent *de;
@@ -220,11 +223,19 @@ static int count_fds(void)
 
 	if (!d)
 		return -1;
-	while ((de = readdir(d)))
-		if (de->d_name[0] != '.')
-			n++;
+	if (open_fds)
+		memset(open_fds, 0, FD_TRACK * sizeof(bool));
+	while ((de = readdir(d))) {
+		int fd = atoi(de->d_name);
+
+		if (de->d_name[0] == '.' || fd == dirfd(d))
+			continue;
+		n++;
+		if (open_fds && fd >= 0 && fd < FD_TRACK)
+			open_fds[fd] = true;
+	}
 	closedir(d);
-	return n - 1;                     /* the DIR's own descriptor */
+	return n;
 }
 
 /* Processes whose parent is us, zombies included; their pids go to buf. */
@@ -367,8 +378,8 @@ static void plan(void)
 		order[j] = t;
 	}
 
-	/* Half are cancelled: a third right after spawn, a third once at a random
-	 * moment, a third twice (back to back, or a few ms apart). */
+	/* Half are cancelled: a third right after spawn, a third once 1-250 ms
+	 * after it, a third twice (back to back, or a few ms apart). */
 	for (int i = 0; i < ncancel; i++) {
 		struct kid *k = &kids[order[i]];
 		double at = rng_int(1, 250);
@@ -381,7 +392,8 @@ static void plan(void)
 			acts[nacts++] = (struct action){ at + (rng_int(0, 1) ? rng_int(1, 20) : 0),
 							 k->n, A_CANCEL, false };
 	}
-	/* A few of the others are stopped; those that would not exit anyway. */
+	/* A few of the others are stopped 20-300 ms after spawn; preferably
+	 * those that would not exit anyway. */
 	for (int pass = 0; pass < 2 && nstop < 6; pass++)
 		for (int i = ncancel; i < NKIDS && nstop < 6; i++) {
 			struct kid *k = &kids[order[i]];
@@ -527,7 +539,7 @@ static int pump(struct pidring *pr, int timeout_ms)
 	struct pidring_event ev[32];
 	int n = pidring_wait(pr, ev, 32, timeout_ms);
 
-	if (n == -EINTR)
+	if (n == -EINTR || n == -ENOMEM)    /* nothing lost: call again */
 		return 0;
 	if (n < 0) {
 		problem("pidring_wait returned %d (%s)", n, strerror(-n));
@@ -708,8 +720,8 @@ static void print_actions(void)
 			stop_other++;
 		}
 	}
-	printf("cancel: %d at spawn, %d later, %d twice; 1st call 0 x%d, -ESRCH "
-	       "(already DONE) x%d; 2nd call 0 x%d, -ESRCH x%d\n",
+	printf("cancel: %d at spawn, %d later, %d twice; 1st call: 0 x%d, -ESRCH "
+	       "(already DONE) x%d; 2nd call: 0 (no-op) x%d, -ESRCH x%d\n",
 	       plan_n[C_AT_SPAWN], plan_n[C_LATER], plan_n[C_TWICE], first[0], first[1],
 	       second[0], second[1]);
 	printf("stop:   %d with %d ms grace: %d died of SIGTERM, %d ignored it",
@@ -729,11 +741,12 @@ int main(int argc, char **argv)
 	struct pidring_opts opts = { 0 };
 	struct pidring *pr = NULL;
 	int count[B_COUNT] = { 0 }, base_fds, rc, nspawned = 0, nswept = 0, status = 0;
-	int leaked_kids, leaked_fds, leaked_files;
+	int leaked_kids, leaked_fds, leaked_files, nready = 0, ndone = 0;
 	uint64_t seed, t_spawned, t_last = 0, t_destroy;
 	const char *child;
+	static bool base_fdset[FD_TRACK], now_fds[FD_TRACK];
 
-	if (argc < 2 || argc > 3 || argv[1][0] != '/') {
+	if (argc < 2 || argc > 3) {
 		fprintf(stderr, "usage: %s /abs/path/to/pidring-child [seed]\n", argv[0]);
 		return 2;
 	}
@@ -762,7 +775,7 @@ int main(int argc, char **argv)
 		perror("mkdtemp");
 		return 1;
 	}
-	base_fds = count_fds();
+	base_fds = count_fds(base_fdset);
 	opts.runtime_dir = tmpdir;
 	rc = pidring_new(&pr, &opts);
 	if (rc < 0) {
@@ -789,6 +802,9 @@ int main(int argc, char **argv)
 		k->pid = pidring_pid(pr, k->id);
 		if (k->pid <= 0)
 			problem("#%d: pidring_pid right after spawn returned %d", i, (int)k->pid);
+		for (int j = 0; j < nacts; j++)     /* its plan counts from now */
+			if (acts[j].kid == i)
+				acts[j].at_ms += elapsed_ms();
 		if (k->cplan == C_AT_SPAWN)
 			cancel_kid(pr, k);
 		while (pump(pr, 0) > 0)      /* drain: no waiting */
@@ -840,8 +856,12 @@ int main(int argc, char **argv)
 	/* The promises. */
 	for (int i = 0; i < NKIDS; i++)
 		check_kid(&kids[i]);
-	printf("events: %d spawns, %d DONE, %d READY: %s\n", nspawned, ndone_total(),
-	       nevents - ndone_total(), nproblems ? "PROBLEMS" : "one DONE each, "
+	for (int i = 0; i < NKIDS; i++) {
+		nready += kids[i].nready;
+		ndone += kids[i].ndone;
+	}
+	printf("events: %d spawns, %d DONE, %d READY: %s\n", nspawned, ndone, nready,
+	       nproblems ? "PROBLEMS" : "one DONE each, "
 	       "READY before it, outcomes as expected — OK");
 	for (int i = 0; i < nproblems && i < MAX_PROBLEMS; i++)
 		printf("  problem: %s\n", problems[i]);
@@ -851,25 +871,20 @@ int main(int argc, char **argv)
 	leaked_kids = count_children(buf, sizeof(buf));
 	if (leaked_kids)
 		printf("  leaked children (pid(state)):%s\n", buf);
-	leaked_fds = count_fds() - base_fds;
+	leaked_fds = count_fds(now_fds) - base_fds;
 	if (leaked_fds) {
-		char path[300], target[256];
-		DIR *d = opendir("/proc/self/fd");
-		struct dirent *de;
-
-		printf("  fds now open:");
-		while (d && (de = readdir(d))) {
+		printf("  new fds:");
+		for (int fd = 0; fd < FD_TRACK; fd++) {
+			char path[64], target[256];
 			ssize_t len;
 
-			if (de->d_name[0] == '.' || atoi(de->d_name) == dirfd(d))
+			if (!now_fds[fd] || base_fdset[fd])
 				continue;
-			snprintf(path, sizeof(path), "/proc/self/fd/%s", de->d_name);
+			snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
 			len = readlink(path, target, sizeof(target) - 1);
 			target[len < 0 ? 0 : len] = '\0';
-			printf(" %s->%s", de->d_name, target);
+			printf(" %d->%s", fd, target);
 		}
-		if (d)
-			closedir(d);
 		printf("\n");
 	}
 	leaked_files = list_dir(tmpdir, buf, sizeof(buf), true);
