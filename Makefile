@@ -107,9 +107,30 @@ $(B)/tests/%.o: tests/%.c
 	@mkdir -p $(@D)
 	$(Q)$(CC) $(CPPFLAGS) -std=gnu11 $(CFLAGS) $(WARN) -Wno-missing-prototypes $(DEPFLAGS) -c -o $@ $<
 
+# The fault-injection build: the same engine with -DPR_FAULT_INJECTION, for
+# tests/fault/ only; never installed.
+FAULT_LIB := $(B)/fault/libpidring-fault.a
+FAULT_OBJ := $(patsubst engine/%.c,$(B)/fault/%.o,$(ENGINE_SRC))
+FAULT_BIN := $(B)/tests/pidring-fault-tests
+
+$(B)/fault/%.o: engine/%.c
+	$(call msg,CC,$@)
+	@mkdir -p $(@D)
+	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) $(LIBCFLAGS) -DPR_FAULT_INJECTION $(DEPFLAGS) -c -o $@ $<
+
+$(FAULT_LIB): $(FAULT_OBJ)
+	$(call msg,AR,$@)
+	$(Q)rm -f $@ && $(AR) rcs $@ $^
+
+$(FAULT_BIN): tests/fault/test_fault.c $(B)/tests/helpers.o $(FAULT_LIB)
+	$(call msg,LD,$@)
+	@mkdir -p $(@D)
+	$(Q)$(CC) $(CPPFLAGS) -Itests -std=gnu11 $(CFLAGS) $(WARN) -Wno-missing-prototypes -o $@ $< \
+		$(B)/tests/helpers.o $(FAULT_LIB) $(URING_LIBS) -lcriterion -lpthread
+
 $(TEST_BIN): $(TEST_OBJ) $(STLIB)
 	$(call msg,LD,$@)
-	$(Q)$(CC) $(CFLAGS) -o $@ $(TEST_OBJ) $(STLIB) $(URING_LIBS) -lcriterion
+	$(Q)$(CC) $(CFLAGS) -o $@ $(TEST_OBJ) $(STLIB) $(URING_LIBS) -lcriterion -lpthread
 
 # Packages the build and the tests need, by the command that shows each one.
 DEB_PKGS := liburing-dev libcriterion-dev pkg-config gcc make libc6-dev
@@ -126,7 +147,8 @@ deps:
 	fi
 
 check: deps
-	@$(MAKE) --no-print-directory all $(TEST_BIN)
+	@$(MAKE) --no-print-directory all $(TEST_BIN) $(FAULT_BIN)
+	PIDRING_CHILD=$(CURDIR)/$(B)/pidring-child $(FAULT_BIN) -j$(TEST_JOBS)
 	PIDRING_CHILD=$(CURDIR)/$(B)/pidring-child $(TEST_BIN) -j$(TEST_JOBS) $(TEST_ARGS)
 
 demo: deps
@@ -166,5 +188,7 @@ uninstall:
 
 clean:
 	rm -rf $(B)
+
+include mk/quality.mk
 
 -include $(wildcard $(B)/*/*.d $(B)/*.d)

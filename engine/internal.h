@@ -10,6 +10,7 @@
 #include <sys/un.h>
 
 #include "compat.h"
+#include "fault.h"
 #include "pidring.h"
 
 #define PR_DEFAULT_ENTRIES     256u
@@ -70,6 +71,9 @@ static inline enum pr_op pr_ud_op(uint64_t ud) { return (enum pr_op)(ud >> 56); 
 static inline uint32_t pr_ud_slot(uint64_t ud) { return (uint32_t)(ud >> 32) & 0xffffffu; }
 static inline uint32_t pr_ud_gen(uint64_t ud) { return (uint32_t)ud; }
 
+/* pr_proc.pend */
+enum { PR_PEND_NONE, PR_PEND_TAIL, PR_PEND_KILL, PR_PEND_REAP, PR_PEND_CG };
+
 /* pr_proc.armed: the proc's operations that a chain must cancel. */
 #define PR_ARM(op) (1u << (op))
 
@@ -93,7 +97,8 @@ struct pr_proc {
 	uint16_t flags;          /* PRF_* */
 	uint32_t armed;          /* PR_ARM(op) of in-flight cancellable ops */
 	uint16_t inflight;       /* SQEs submitted for this proc, not yet completed */
-	uint32_t pid_next;       /* NOTIFY: next in the pid hash chain */
+	uint32_t pid_next;       /* next in the pid hash chain */
+	uint8_t  pend;           /* PR_PEND_*: a chain to retry (pr_run_pending) */
 	int      pidfd;
 	pid_t    pid;
 	int      code, status;
@@ -138,6 +143,7 @@ struct pidring {
 	uint32_t free_head;         /* UINT32_MAX: none */
 	uint32_t used;              /* slots handed out, ever (lazy init) */
 	unsigned live;
+	unsigned npending;          /* procs with a pending chain (pr_proc.pend) */
 	uint32_t *pid_buckets;      /* pid -> slot (pr_pids_*), NULL until needed */
 	uint32_t pid_mask;
 
@@ -210,6 +216,9 @@ int  pr_stop_chain(struct pidring *pr, struct pr_proc *p, uint32_t idx, unsigned
 void pr_complete(struct pidring *pr, struct io_uring_cqe *cqe);
 int  pr_signal(struct pr_proc *p, int sig);
 void pr_emit_ready(struct pidring *pr, struct pr_proc *p, uint32_t idx);
+void pr_kill_or_defer(struct pidring *pr, struct pr_proc *p, uint32_t idx, int reason);
+void pr_defer_cg(struct pidring *pr, struct pr_proc *p);
+void pr_run_pending(struct pidring *pr);
 int  pr_cancel_ops(struct pidring *pr, struct pr_proc *p, uint32_t idx, unsigned mask);
 struct io_uring_sqe *pr_psqe(struct pidring *pr, struct pr_proc *p, uint32_t idx,
 			     enum pr_op op);
@@ -218,5 +227,29 @@ struct io_uring_sqe *pr_psqe(struct pidring *pr, struct pr_proc *p, uint32_t idx
 int  pr_rundir_open(struct pidring *pr, const char *base);
 void pr_rundir_close(struct pidring *pr);
 int  pr_sock_name(const struct pr_proc *p, uint32_t idx, char *buf, size_t len);
+
+#ifdef PR_FAULT_INJECTION
+/* Every allocation of the engine can be made to fail (engine/fault.h). Each
+ * engine file includes this header after the system ones. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/inotify.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#define socket(...)     (pr_fault(PR_FS_SOCKET) ? (errno = EMFILE, -1) : socket(__VA_ARGS__))
+#define inotify_init1(f) (pr_fault(PR_FS_INOTIFY) ? (errno = EMFILE, -1) : inotify_init1(f))
+#define open(...)       (pr_fault(PR_FS_OPEN) ? (errno = EMFILE, -1) : open(__VA_ARGS__))
+#define openat(...)     (pr_fault(PR_FS_OPEN) ? (errno = EMFILE, -1) : openat(__VA_ARGS__))
+#define mkdir(...)      (pr_fault(PR_FS_MKDIR) ? (errno = ENOSPC, -1) : mkdir(__VA_ARGS__))
+#define mkdirat(...)    (pr_fault(PR_FS_MKDIR) ? (errno = ENOSPC, -1) : mkdirat(__VA_ARGS__))
+#define malloc(n)       (pr_fault(PR_FS_ALLOC) ? NULL : malloc(n))
+#define calloc(n, m)    (pr_fault(PR_FS_ALLOC) ? NULL : calloc(n, m))
+#define realloc(q, n)   (pr_fault(PR_FS_ALLOC) ? NULL : realloc(q, n))
+#define strdup(s)       (pr_fault(PR_FS_ALLOC) ? NULL : strdup(s))
+#define asprintf(...)   (pr_fault(PR_FS_ALLOC) ? -1 : asprintf(__VA_ARGS__))
+#endif
 
 #endif /* PR_INTERNAL_H */

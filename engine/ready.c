@@ -319,6 +319,8 @@ static void pr_arm_deadline(struct pidring *pr, struct pr_proc *p, uint32_t idx,
 	p->armed |= PR_ARM(PR_OP_DEADLINE);
 }
 
+static void pr_retry(struct pidring *pr, struct pr_proc *p, uint32_t idx);
+
 static void pr_probe(struct pidring *pr, struct pr_proc *p, uint32_t idx)
 {
 	struct io_uring_sqe *sqe;
@@ -328,8 +330,10 @@ static void pr_probe(struct pidring *pr, struct pr_proc *p, uint32_t idx)
 	if (p->probe_fd < 0) {
 		/* Blocking on purpose: io_uring polls it, never a worker. */
 		p->probe_fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-		if (p->probe_fd < 0)
-			return;        /* the deadline still runs */
+		if (p->probe_fd < 0) {
+			pr_retry(pr, p, idx);  /* out of fds: try again shortly */
+			return;
+		}
 		p->flags |= PRF_PROBE;
 	}
 	if (pr_reserve(pr, 1))
@@ -423,7 +427,7 @@ void pr_ready_cqe(struct pidring *pr, struct pr_proc *p, uint32_t idx,
 				return;
 			}
 		}
-		pr_kill_chain(pr, p, idx, PIDRING_READY_TIMEOUT);
+		pr_kill_or_defer(pr, p, idx, PIDRING_READY_TIMEOUT);
 		return;
 	case PR_OP_CONNECT:
 		if (!binding)

@@ -162,7 +162,9 @@ int pr_cancel_ops(struct pidring *pr, struct pr_proc *p, uint32_t idx, unsigned 
 		return ret;
 	/* The last cancel links to nothing. */
 	pr_put_mcancels(pr, p, idx, mask)->flags &= ~IOSQE_IO_HARDLINK;
-	return pr_submit(pr);
+	/* Queued: a refused submit is retried by the next enter. */
+	pr_submit(pr);
+	return 0;
 }
 
 /* READY: once, before DONE, only from BINDING (or right after an exec). */
@@ -218,17 +220,22 @@ static int pr_reap_tail(struct pidring *pr, struct pr_proc *p, uint32_t idx)
 	p->state = PR_REAPING;
 	pr_put_cancels(pr, p, idx);
 	pr_put_tail(pr, p, idx);
-	return pr_submit(pr);
+	/* Queued: a refused submit is retried by the next enter. */
+	pr_submit(pr);
+	return 0;
 }
 
 int pr_kill_chain(struct pidring *pr, struct pr_proc *p, uint32_t idx, int reason)
 {
 	struct io_uring_sqe *sqe;
-	unsigned n = pr_popcount(p->armed & PR_CANCELLABLE) + 1 + pr_tree_kill_len(p);
+	unsigned n = pr_popcount(p->armed & PR_CANCELLABLE) + 1;
 	int ret;
 
 	if (pr->has_waitid)
 		n += pr_tail_len(p);
+	/* In cgroup mode the WRITE to cgroup.kill is a batch of its own, put
+	 * in first (a failure there leaves the group signal to do the work). */
+	pr_tree_kill(pr, p, idx);
 	ret = pr_reserve(pr, n);
 	if (ret)
 		return ret;
@@ -242,7 +249,6 @@ int pr_kill_chain(struct pidring *pr, struct pr_proc *p, uint32_t idx, int reaso
 	pr_signal(p, SIGKILL);
 
 	pr_put_cancels(pr, p, idx);
-	pr_tree_put_kill(pr, p, idx);
 	sqe = pr_psqe(pr, p, idx, PR_OP_REAP);
 	if (pr->has_waitid) {
 		pr_prep_waitid(sqe, (idtype_t)P_PIDFD, (id_t)p->pidfd, &p->reap_si,
@@ -255,7 +261,9 @@ int pr_kill_chain(struct pidring *pr, struct pr_proc *p, uint32_t idx, int reaso
 		 * waitid(P_PIDFD) nothing to wait on. */
 		io_uring_prep_poll_add(sqe, p->pidfd, POLLIN);
 	}
-	return pr_submit(pr);
+	/* Queued: a refused submit is retried by the next enter. */
+	pr_submit(pr);
+	return 0;
 }
 
 int pr_stop_chain(struct pidring *pr, struct pr_proc *p, uint32_t idx, unsigned grace_ms)
@@ -281,7 +289,9 @@ int pr_stop_chain(struct pidring *pr, struct pr_proc *p, uint32_t idx, unsigned 
 	p->grace.tv_nsec = (long long)(grace_ms % 1000) * 1000000;
 	sqe = pr_psqe(pr, p, idx, PR_OP_LTIMEOUT);
 	io_uring_prep_link_timeout(sqe, &p->grace, 0);
-	return pr_submit(pr);
+	/* Queued: a refused submit is retried by the next enter. */
+	pr_submit(pr);
+	return 0;
 }
 
 /* Queue DONE and free the slot: the CLOSE is done and nothing is in flight. */
@@ -309,12 +319,90 @@ static void pr_done(struct pidring *pr, struct pr_proc *p, uint32_t idx)
 	pr_slot_release(pr, idx);
 }
 
+/*
+ * A chain that cannot be put on the ring now (the kernel refused the flush
+ * that would make room) is kept as the proc's pending action and retried from
+ * pidring_wait and pidring_destroy: a completion handler never drops it.
+ */
+static void pr_defer(struct pidring *pr, struct pr_proc *p, uint8_t what)
+{
+	if (!p->pend)
+		pr->npending++;
+	p->pend = what;
+}
+
+static void pr_tail_or_defer(struct pidring *pr, struct pr_proc *p, uint32_t idx)
+{
+	if (pr_reap_tail(pr, p, idx) < 0)
+		pr_defer(pr, p, PR_PEND_TAIL);
+}
+
+void pr_kill_or_defer(struct pidring *pr, struct pr_proc *p, uint32_t idx, int reason)
+{
+	if (pr_kill_chain(pr, p, idx, reason) < 0) {
+		if (!p->reason)
+			p->reason = (uint8_t)reason;
+		pr_defer(pr, p, PR_PEND_KILL);
+	}
+}
+
+void pr_defer_cg(struct pidring *pr, struct pr_proc *p)
+{
+	pr_defer(pr, p, PR_PEND_CG);
+}
+
+/* The fallback: collect the status now, or poll the pidfd again. */
+static void pr_reap_or_repoll(struct pidring *pr, struct pr_proc *p, uint32_t idx)
+{
+	struct io_uring_sqe *sqe;
+
+	if (pr_waitid_now(p)) {
+		pr_tail_or_defer(pr, p, idx);
+		return;
+	}
+	if (pr_reserve(pr, 1) < 0) {
+		pr_defer(pr, p, PR_PEND_REAP);
+		return;
+	}
+	sqe = pr_psqe(pr, p, idx, PR_OP_REAP);
+	io_uring_prep_poll_add(sqe, p->pidfd, POLLIN);
+	pr_submit(pr);
+}
+
+void pr_run_pending(struct pidring *pr)
+{
+	for (uint32_t i = 0; pr->npending && i < pr->used; i++) {
+		struct pr_proc *p = &pr->procs[i];
+		uint8_t what = p->pend;
+
+		if (!what || p->state == PR_FREE)
+			continue;
+		p->pend = 0;
+		pr->npending--;
+		switch (what) {
+		case PR_PEND_TAIL:
+			if (p->state != PR_REAPING)
+				pr_tail_or_defer(pr, p, i);
+			break;
+		case PR_PEND_KILL:
+			if (p->state != PR_KILLING && p->state != PR_REAPING)
+				pr_kill_or_defer(pr, p, i, p->reason);
+			break;
+		case PR_PEND_REAP:
+			pr_reap_or_repoll(pr, p, i);
+			break;
+		case PR_PEND_CG:
+			pr_tree_linger(pr, p, i);
+			break;
+		}
+	}
+}
+
 /* The proc's exit is known outside of any chain: run the tail. */
 static void pr_exited(struct pidring *pr, struct pr_proc *p, uint32_t idx)
 {
 	p->reason = (p->flags & PRF_READY) ? PIDRING_EXITED : PIDRING_EXITED_EARLY;
-	if (pr_reap_tail(pr, p, idx) < 0)
-		pr_kill_chain(pr, p, idx, p->reason);
+	pr_tail_or_defer(pr, p, idx);
 }
 
 static void pr_on_watch(struct pidring *pr, struct pr_proc *p, uint32_t idx, int res)
@@ -332,19 +420,21 @@ static void pr_on_watch(struct pidring *pr, struct pr_proc *p, uint32_t idx, int
 		if (res == 0 || res == -ECHILD)
 			pr_exited(pr, p, idx);
 		else
-			pr_kill_chain(pr, p, idx, PIDRING_CANCELLED);
+			pr_kill_or_defer(pr, p, idx, PIDRING_CANCELLED);
 		return;
 	}
 	if (!live)
 		return;          /* the chain's own POLL_ADD takes it from here */
 	if (res < 0 && res != -ECANCELED) {
-		pr_kill_chain(pr, p, idx, PIDRING_CANCELLED);
+		pr_kill_or_defer(pr, p, idx, PIDRING_CANCELLED);
 		return;
 	}
 	if (pr_waitid_now(p))
 		pr_exited(pr, p, idx);
 	else if (pr_arm_watch(pr, p, idx) == 0)
 		pr_submit(pr);
+	else
+		pr_kill_or_defer(pr, p, idx, PIDRING_CANCELLED);
 }
 
 static void pr_on_reap(struct pidring *pr, struct pr_proc *p, uint32_t idx, int res)
@@ -356,18 +446,9 @@ static void pr_on_reap(struct pidring *pr, struct pr_proc *p, uint32_t idx, int 
 		return;
 	}
 	/* Fallback: the pidfd is readable (or the poll failed); the child is
-	 * dead since the chain sent SIGKILL first. */
-	if (!pr_waitid_now(p) && res >= 0) {
-		struct io_uring_sqe *sqe;
-
-		if (pr_reserve(pr, 1) == 0) {
-			sqe = pr_psqe(pr, p, idx, PR_OP_REAP);
-			io_uring_prep_poll_add(sqe, p->pidfd, POLLIN);
-			pr_submit(pr);
-			return;
-		}
-	}
-	pr_reap_tail(pr, p, idx);
+	 * dead or dying since the chain sent SIGKILL first. */
+	(void)res;
+	pr_reap_or_repoll(pr, p, idx);
 }
 
 static void pr_on_stopwait(struct pidring *pr, struct pr_proc *p, uint32_t idx, int res)
@@ -375,19 +456,19 @@ static void pr_on_stopwait(struct pidring *pr, struct pr_proc *p, uint32_t idx, 
 	if (pr->has_waitid) {
 		if (res == 0) {
 			pr_take_status(p, &p->reap_si);
-			pr_reap_tail(pr, p, idx);
+			pr_tail_or_defer(pr, p, idx);
 		} else if (res == -ECHILD) {
-			pr_reap_tail(pr, p, idx);
+			pr_tail_or_defer(pr, p, idx);
 		} else {
 			/* -ECANCELED: the grace ran out. */
-			pr_kill_chain(pr, p, idx, PIDRING_STOPPED);
+			pr_kill_or_defer(pr, p, idx, PIDRING_STOPPED);
 		}
 		return;
 	}
 	if (res >= 0 && pr_waitid_now(p))
-		pr_reap_tail(pr, p, idx);
+		pr_tail_or_defer(pr, p, idx);
 	else
-		pr_kill_chain(pr, p, idx, PIDRING_STOPPED);
+		pr_kill_or_defer(pr, p, idx, PIDRING_STOPPED);
 }
 
 /* One completion that names a proc. */

@@ -121,7 +121,7 @@ int pr_process_cqes(struct pidring *pr)
 int pr_submit(struct pidring *pr)
 {
 	for (int stalls = 0;;) {
-		int r = io_uring_submit(&pr->ring);
+		int r = pr_fault(PR_FS_SUBMIT) ? -ENOMEM : io_uring_submit(&pr->ring);
 
 		if (r == -EINTR)
 			continue;
@@ -146,7 +146,8 @@ int pr_reserve(struct pidring *pr, unsigned n)
 	if (n > pr->sq_entries)
 		return -EINVAL;
 	while (io_uring_sq_space_left(&pr->ring) < n) {
-		int r = pr_submit(pr);
+		/* Injected: the flush this needs is refused. */
+		int r = pr_fault(PR_FS_SQE) ? -EBUSY : pr_submit(pr);
 
 		if (r < 0)
 			return r;
@@ -333,7 +334,7 @@ int pidring_destroy(struct pidring *pr, int timeout_ms)
 		struct pr_proc *p = &pr->procs[i];
 
 		if (p->state == PR_BINDING || p->state == PR_RUNNING)
-			pr_kill_chain(pr, p, i, PIDRING_CANCELLED);
+			pr_kill_or_defer(pr, p, i, PIDRING_CANCELLED);
 		else if (p->state == PR_STOPPING)
 			pr_signal(p, SIGKILL);
 	}
@@ -352,6 +353,7 @@ int pidring_destroy(struct pidring *pr, int timeout_ms)
 			left = 100000000u;
 		ts.tv_sec = 0;
 		ts.tv_nsec = (long long)left;
+		pr_run_pending(pr);
 		io_uring_submit_and_wait_timeout(&pr->ring, &cqe, 1, &ts, NULL);
 		pr_process_cqes(pr);
 	}
@@ -391,12 +393,13 @@ int pidring_wait(struct pidring *pr, struct pidring_event *ev, unsigned max,
 	for (;;) {
 		struct io_uring_cqe *cqe;
 
+		pr_run_pending(pr);
 		if (pr->evq.len < max) {
 			/* With DEFER_TASKRUN completions exist only once we
 			 * enter the kernel asking for them. Ask even when some
 			 * events are queued: a caller that spawns and waits in
 			 * turn must still hear about exits. */
-			ret = io_uring_get_events(&pr->ring);
+			ret = io_uring_submit_and_get_events(&pr->ring);
 			if (ret < 0 && ret != -EINTR && ret != -EAGAIN && ret != -EBUSY)
 				return ret;
 		}

@@ -253,6 +253,8 @@ int pr_clone(struct pidring *pr, struct pr_proc *p, const struct pidring_spawn *
 	ret = pr_check_fds(s, &hi);
 	if (ret)
 		return ret;
+	if (pr_fault(PR_FS_CLONE))
+		return -EAGAIN;
 	pl.hi = hi;
 	if (s->nfds + 1 > sizeof(tmp_small) / sizeof(tmp_small[0])) {
 		tmp = malloc((s->nfds + 1) * sizeof(*tmp));
@@ -343,9 +345,10 @@ int pidring_spawn(struct pidring *pr, const struct pidring_spawn *s, pidring_id 
 	if (!pr || ret)
 		return pr ? ret : -EINVAL;
 
-	/* Room for the exit watch and the readiness operations, taken before
-	 * the child exists so that arming them afterwards cannot fail. */
-	ret = pr_reserve(pr, 3);
+	/* Room for the exit watch, the readiness operations and the orphan
+	 * peek, taken before the child exists: arming them afterwards needs
+	 * no flush, so it cannot fail. */
+	ret = pr_reserve(pr, 4);
 	if (ret)
 		return ret;
 	p = pr_slot_alloc(pr, &idx);       /* rule 1: registered before born */

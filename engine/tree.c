@@ -168,35 +168,31 @@ static int pr_cg_open(struct pidring *pr, struct pr_proc *p, uint32_t idx,
 	return openat(pr->cg_fd, path, flags | O_CLOEXEC);
 }
 
-unsigned pr_tree_kill_len(const struct pr_proc *p)
-{
-	return (p->flags & PRF_CGROUP) ? 2 : 0;
-}
-
-/* The chain's kill step in cgroup mode: WRITE "1" -> CLOSE, hardlinked. */
-void pr_tree_put_kill(struct pidring *pr, struct pr_proc *p, uint32_t idx)
+/*
+ * The kill step in cgroup mode: WRITE "1" to cgroup.kill -> CLOSE, a batch of
+ * its own submitted right before the reap chain (like the pidfd signal, the
+ * kill needs no link to what follows), which keeps the chain within a ring
+ * of 8 entries.
+ */
+int pr_tree_kill(struct pidring *pr, struct pr_proc *p, uint32_t idx)
 {
 	struct io_uring_sqe *sqe;
-	int fd;
+	int fd, ret;
 
 	if (!(p->flags & PRF_CGROUP))
-		return;
+		return 0;
+	ret = pr_reserve(pr, 2);
+	if (ret)
+		return ret;
 	fd = pr_cg_open(pr, p, idx, "cgroup.kill", O_WRONLY);
-	if (fd < 0) {
-		/* The group signal already went; fill the reserved SQEs. */
-		for (int i = 0; i < 2; i++) {
-			sqe = pr_psqe(pr, p, idx, PR_OP_CGKILL);
-			io_uring_prep_nop(sqe);
-			sqe->flags |= IOSQE_IO_HARDLINK;
-		}
-		return;
-	}
+	if (fd < 0)
+		return -errno;  /* the group signal already went */
 	sqe = pr_psqe(pr, p, idx, PR_OP_CGKILL);
 	io_uring_prep_write(sqe, fd, &pr_one, 1, 0);
 	sqe->flags |= IOSQE_IO_HARDLINK;
 	sqe = pr_psqe(pr, p, idx, PR_OP_CGKILL);
 	io_uring_prep_close(sqe, fd);
-	sqe->flags |= IOSQE_IO_HARDLINK;
+	return 0;
 }
 
 unsigned pr_tree_tail_len(const struct pr_proc *p)
@@ -233,15 +229,17 @@ static void pr_cg_rmdir_again(struct pidring *pr, struct pr_proc *p, uint32_t id
 {
 	struct io_uring_sqe *sqe;
 
-	if (pr_reserve(pr, 1))
+	if (pr_reserve(pr, 1)) {
+		pr_defer_cg(pr, p);
 		return;
+	}
 	sqe = pr_psqe(pr, p, idx, PR_OP_CGRMDIR);
 	io_uring_prep_unlinkat(sqe, pr->cg_fd, p->cg_name, AT_REMOVEDIR);
 	pr_submit(pr);
 }
 
 /* The cgroup still holds processes: kill them, and watch it empty. */
-static void pr_cg_linger(struct pidring *pr, struct pr_proc *p, uint32_t idx)
+void pr_tree_linger(struct pidring *pr, struct pr_proc *p, uint32_t idx)
 {
 	struct io_uring_sqe *sqe;
 	int fd, empty;
@@ -266,8 +264,10 @@ static void pr_cg_linger(struct pidring *pr, struct pr_proc *p, uint32_t idx)
 		pr_cg_rmdir_again(pr, p, idx);
 		return;
 	}
-	if (pr_reserve(pr, 1))
+	if (pr_reserve(pr, 1)) {
+		pr_defer_cg(pr, p);
 		return;
+	}
 	sqe = pr_psqe(pr, p, idx, PR_OP_CGWATCH);
 	io_uring_prep_poll_add(sqe, p->cg_events_fd, POLLPRI);
 	pr_submit(pr);
@@ -281,12 +281,12 @@ void pr_tree_cqe(struct pidring *pr, struct pr_proc *p, uint32_t idx,
 		if (res == 0 || res == -ENOENT || !(p->flags & PRF_CGROUP))
 			p->flags &= ~PRF_CGROUP;
 		else if (res == -EBUSY)
-			pr_cg_linger(pr, p, idx);
+			pr_tree_linger(pr, p, idx);
 		else
 			p->flags &= ~PRF_CGROUP; /* cannot be removed: give up */
 		break;
 	case PR_OP_CGWATCH:
-		pr_cg_linger(pr, p, idx);
+		pr_tree_linger(pr, p, idx);
 		break;
 	default:
 		break;
