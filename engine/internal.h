@@ -133,6 +133,7 @@ struct pidring {
 	bool     in_dispatch;       /* handling the backlog: do not re-enter */
 	pid_t    owner_tid;
 	unsigned sq_entries;
+	int      evfd;              /* pidring_fd() under DEFER_TASKRUN, or -1 */
 
 	/* completions copied out of the CQ, handled in order */
 	struct io_uring_cqe *cqb;

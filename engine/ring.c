@@ -11,6 +11,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
@@ -211,6 +212,8 @@ static void pr_free(struct pidring *pr)
 	pr_ready_fini(pr);
 	if (pr->ring_ok)
 		io_uring_queue_exit(&pr->ring);
+	if (pr->evfd >= 0)
+		close(pr->evfd);
 	pr_tree_fini(pr);
 	pr_rundir_close(pr);
 	pr_spawn_fini(pr);
@@ -247,7 +250,7 @@ int pidring_new(struct pidring **out, const struct pidring_opts *opts)
 	pr->flags = o.flags;
 	pr->devnull = pr->inst_fd = pr->lock_fd = pr->base_fd = -1;
 	pr->inotify_fd = pr->notify_fd = -1;
-	pr->cg_fd = pr->cg_parent_fd = -1;
+	pr->cg_fd = pr->cg_parent_fd = pr->evfd = -1;
 	pr->owner_tid = (pid_t)syscall(SYS_gettid);
 
 	ret = pr_slots_init(pr, o.max_procs);
@@ -360,6 +363,8 @@ int pidring_destroy(struct pidring *pr, int timeout_ms)
 	if (ret)
 		pr_abandon(pr);
 	pr_ready_quiesce(pr);
+	if (pr->subreaper)
+		pr_orphans_sweep(pr);
 	pr_free(pr);
 	return ret;
 }
@@ -390,9 +395,23 @@ int pidring_wait(struct pidring *pr, struct pidring_event *ev, unsigned max,
 	if (timeout_ms > 0)
 		end = pr_now_ns() + (uint64_t)timeout_ms * 1000000u;
 
+	/* Reset the pollable eventfd first: whatever completes after this read
+	 * makes it readable again. */
+	if (pr->evfd >= 0) {
+		uint64_t v;
+
+		if (read(pr->evfd, &v, sizeof(v)) < 0) {
+			/* EAGAIN: nothing signalled since the last wait */
+		}
+	}
 	for (;;) {
 		struct io_uring_cqe *cqe;
+		/* Without the ring's WAITID peek, orphans are found by looking,
+		 * at every call and every 100 ms while blocked (kernels < 6.7). */
+		bool sweep = pr->subreaper && !pr->has_waitid;
 
+		if (sweep)
+			pr_orphans_sweep(pr);
 		pr_run_pending(pr);
 		if (pr->evq.len < max) {
 			/* With DEFER_TASKRUN completions exist only once we
@@ -410,16 +429,19 @@ int pidring_wait(struct pidring *pr, struct pidring_event *ev, unsigned max,
 			return ret;
 		if (timeout_ms == 0 || pr->live == 0)
 			return 0;
-		if (timeout_ms < 0) {
+		if (timeout_ms < 0 && !sweep) {
 			ret = io_uring_submit_and_wait(&pr->ring, 1);
 		} else {
-			uint64_t now = pr_now_ns();
+			uint64_t now = pr_now_ns(), left;
 			struct __kernel_timespec ts;
 
-			if (now >= end)
+			if (timeout_ms >= 0 && now >= end)
 				return 0;
-			ts.tv_sec = (long long)((end - now) / 1000000000u);
-			ts.tv_nsec = (long long)((end - now) % 1000000000u);
+			left = timeout_ms < 0 ? UINT64_MAX : end - now;
+			if (sweep && left > 100000000u)
+				left = 100000000u;
+			ts.tv_sec = (long long)(left / 1000000000u);
+			ts.tv_nsec = (long long)(left % 1000000000u);
 			ret = io_uring_submit_and_wait_timeout(&pr->ring, &cqe, 1, &ts,
 							       NULL);
 			if (ret == -ETIME)
@@ -432,9 +454,33 @@ int pidring_wait(struct pidring *pr, struct pidring_event *ev, unsigned max,
 	}
 }
 
+/*
+ * With DEFER_TASKRUN a completion is only task work queued for this thread
+ * until it enters the ring, and queuing it does not wake a poll() on the
+ * ring fd. An eventfd registered with the ring is signalled as it is queued,
+ * so that is the pollable fd then; it is made on first use, so engines that
+ * are never polled pay nothing for it.
+ */
 int pidring_fd(struct pidring *pr)
 {
-	return pr ? pr->ring.ring_fd : -EINVAL;
+	int fd, ret;
+
+	if (!pr)
+		return -EINVAL;
+	if (!pr->defer_taskrun)
+		return pr->ring.ring_fd;
+	if (pr->evfd >= 0)
+		return pr->evfd;
+	fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (fd < 0)
+		return -errno;
+	ret = io_uring_register_eventfd(&pr->ring, fd);
+	if (ret < 0) {
+		close(fd);
+		return ret;
+	}
+	pr->evfd = fd;
+	return fd;
 }
 
 unsigned pidring_live(const struct pidring *pr)

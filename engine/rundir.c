@@ -15,6 +15,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -140,6 +141,28 @@ int pr_rundir_open(struct pidring *pr, const char *base)
 		return -ENOMEM;
 	if (!pr->base[0])
 		return -EINVAL;
+	/* open() follows a final symlink when the path ends in "/" or "/.",
+	 * O_NOFOLLOW or not: strip those so the check below sees the link. */
+	for (size_t n = strlen(pr->base); n > 1;) {
+		if (pr->base[n - 1] == '/')
+			pr->base[--n] = 0;
+		else if (n > 2 && pr->base[n - 1] == '.' && pr->base[n - 2] == '/')
+			pr->base[n -= 2] = 0;
+		else
+			break;
+	}
+	/* Children get socket paths from here, with a cwd of their own, and
+	 * sd_notify ignores a relative NOTIFY_SOCKET: make it absolute. */
+	if (pr->base[0] != '/') {
+		char cwd[PATH_MAX], *abs;
+
+		if (!getcwd(cwd, sizeof(cwd)))
+			return -errno;
+		if (asprintf(&abs, "%s/%s", cwd, pr->base) < 0)
+			return -ENOMEM;
+		free(pr->base);
+		pr->base = abs;
+	}
 	/* Every socket path must fit sun_path: base/inst/sock. */
 	if (strlen(pr->base) + 1 + PR_INST_NAME_MAX + 1 + PR_SOCK_NAME_MAX + 1 >
 	    sizeof(((struct sockaddr_un *)0)->sun_path))

@@ -54,7 +54,8 @@ struct pidring_opts {                    /* NULL opts = all defaults */
  *
  * The runtime base is opts->runtime_dir, else $PIDRING_RUNTIME_DIR, else
  * $XDG_RUNTIME_DIR/pidring, else /tmp/pidring-<uid>. It is created (0700) when
- * missing and must be a real directory owned by the caller, not a symlink.
+ * missing and must be a real directory owned by the caller, not a symlink; a
+ * relative path is taken from the current directory at this call.
  *
  * With PIDRING_F_SUBREAPER the process becomes a child subreaper
  * (PR_SET_CHILD_SUBREAPER, undone by pidring_destroy if this engine set it):
@@ -69,8 +70,8 @@ struct pidring_opts {                    /* NULL opts = all defaults */
  *
  * Errors: -EINVAL (unknown flags, ring_entries or max_procs out of range,
  * empty cgroup_dir), -ENOMEM, -ENAMETOOLONG (runtime base too long for a
- * socket path), -ENOTDIR, -ELOOP (runtime base is a symlink), -EPERM (runtime
- * base not ours), -ENOSYS (no io_uring, or no IORING_FEAT_NODROP), -ENOTSUP
+ * socket path), -ENOTDIR (runtime base is a symlink or not a directory),
+ * -EPERM (runtime base not ours), -ENOSYS (no io_uring, or no IORING_FEAT_NODROP), -ENOTSUP
  * (cgroup_dir is not cgroup v2 or lacks cgroup.kill), -EACCES/-EROFS
  * (cgroup_dir not writable), or what the kernel returned for io_uring_setup,
  * mkdir, open.
@@ -214,8 +215,11 @@ PIDRING_API int pidring_wait(struct pidring *pr, struct pidring_event *ev,
                              unsigned max, int timeout_ms);
 
 /*
- * A descriptor that polls readable when pidring_wait(pr, ..., 0) may have
- * something to do. Errors: -EINVAL.
+ * A descriptor that polls readable (POLLIN) when pidring_wait(pr, ..., 0) may
+ * have something to do: the ring fd, or, where the ring defers completions to
+ * its thread (DEFER_TASKRUN), an eventfd registered with it on the first call.
+ * The engine owns it; it stays the same for the engine's life. Errors:
+ * -EINVAL, or what eventfd() or its registration returned.
  */
 PIDRING_API int pidring_fd(struct pidring *pr);
 
