@@ -201,6 +201,7 @@ int  pr_submit(struct pidring *pr);
 struct pidring_event *pr_event_slot(struct pidring *pr);
 uint64_t pr_now_ns(void);
 int  pr_process_cqes(struct pidring *pr);
+void pr_signal_leftovers(struct pidring *pr);
 
 /* spawn.c */
 #define PR_MAX_FDS 1024u

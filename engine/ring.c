@@ -371,6 +371,26 @@ int pidring_destroy(struct pidring *pr, int timeout_ms)
 
 /* ---- waiting ---- */
 
+static void pr_evfd_drain(struct pidring *pr)
+{
+	uint64_t v;
+
+	if (pr->evfd >= 0 && read(pr->evfd, &v, sizeof(v)) < 0) {
+		/* EAGAIN: nothing signalled since the last drain */
+	}
+}
+
+/* Events stay queued past this call: keep the pollable fd readable. */
+void pr_signal_leftovers(struct pidring *pr)
+{
+	uint64_t one = 1;
+
+	if (pr->evfd >= 0 && (pr->evq.len || pr->cqb_pos < pr->cqb_len) &&
+	    write(pr->evfd, &one, sizeof(one)) < 0) {
+		/* EAGAIN only at a counter near 2^64: readable anyway */
+	}
+}
+
 static unsigned pr_pop_events(struct pidring *pr, struct pidring_event *ev, unsigned max)
 {
 	struct pr_evq *q = &pr->evq;
@@ -395,15 +415,6 @@ int pidring_wait(struct pidring *pr, struct pidring_event *ev, unsigned max,
 	if (timeout_ms > 0)
 		end = pr_now_ns() + (uint64_t)timeout_ms * 1000000u;
 
-	/* Reset the pollable eventfd first: whatever completes after this read
-	 * makes it readable again. */
-	if (pr->evfd >= 0) {
-		uint64_t v;
-
-		if (read(pr->evfd, &v, sizeof(v)) < 0) {
-			/* EAGAIN: nothing signalled since the last wait */
-		}
-	}
 	for (;;) {
 		struct io_uring_cqe *cqe;
 		/* Without the ring's WAITID peek, orphans are found by looking,
@@ -417,14 +428,21 @@ int pidring_wait(struct pidring *pr, struct pidring_event *ev, unsigned max,
 			/* With DEFER_TASKRUN completions exist only once we
 			 * enter the kernel asking for them. Ask even when some
 			 * events are queued: a caller that spawns and waits in
-			 * turn must still hear about exits. */
+			 * turn must still hear about exits. The pollable
+			 * eventfd is reset right before: whatever completes
+			 * after this makes it readable again. */
+			pr_evfd_drain(pr);
 			ret = io_uring_submit_and_get_events(&pr->ring);
 			if (ret < 0 && ret != -EINTR && ret != -EAGAIN && ret != -EBUSY)
 				return ret;
 		}
 		ret = pr_process_cqes(pr);
-		if (pr->evq.len)
-			return (int)pr_pop_events(pr, ev, max);
+		if (pr->evq.len) {
+			unsigned n = pr_pop_events(pr, ev, max);
+
+			pr_signal_leftovers(pr);
+			return (int)n;
+		}
 		if (ret < 0)
 			return ret;
 		if (timeout_ms == 0 || pr->live == 0)
@@ -455,20 +473,21 @@ int pidring_wait(struct pidring *pr, struct pidring_event *ev, unsigned max,
 }
 
 /*
- * With DEFER_TASKRUN a completion is only task work queued for this thread
- * until it enters the ring, and queuing it does not wake a poll() on the
- * ring fd. An eventfd registered with the ring is signalled as it is queued,
- * so that is the pollable fd then; it is made on first use, so engines that
- * are never polled pay nothing for it.
+ * The pollable fd is an eventfd registered with the ring, made on first use
+ * (engines that are never polled pay nothing for it). Not the ring fd: under
+ * DEFER_TASKRUN a completion is task work queued for this thread, which does
+ * not wake a poll() on the ring fd, and events already copied into our queue
+ * are no longer in the CQ for the ring fd to report. The eventfd is signalled
+ * by the kernel as completions are queued, and by pidring_wait itself when it
+ * returns with events left over.
  */
 int pidring_fd(struct pidring *pr)
 {
+	uint64_t one = 1;
 	int fd, ret;
 
 	if (!pr)
 		return -EINVAL;
-	if (!pr->defer_taskrun)
-		return pr->ring.ring_fd;
 	if (pr->evfd >= 0)
 		return pr->evfd;
 	fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
@@ -480,6 +499,11 @@ int pidring_fd(struct pidring *pr)
 		return ret;
 	}
 	pr->evfd = fd;
+	/* Completions may have come before the fd existed: the first poll
+	 * says "look", and pidring_wait(..., 0) finds out. */
+	if (write(fd, &one, sizeof(one)) < 0) {
+		/* cannot fail: the counter is 0 */
+	}
 	return fd;
 }
 

@@ -383,6 +383,9 @@ int pidring_spawn(struct pidring *pr, const struct pidring_spawn *s, pidring_id 
 		pr_ready_arm(pr, p, idx, s);
 	}
 	pr_submit(pr);
+	/* READY_EXEC queued its READY here, outside any wait: a poller must
+	 * see the fd readable. */
+	pr_signal_leftovers(pr);
 	if (id)
 		*id = pr_make_id(idx, p->gen);
 	return 0;

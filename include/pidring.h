@@ -216,10 +216,11 @@ PIDRING_API int pidring_wait(struct pidring *pr, struct pidring_event *ev,
 
 /*
  * A descriptor that polls readable (POLLIN) when pidring_wait(pr, ..., 0) may
- * have something to do: the ring fd, or, where the ring defers completions to
- * its thread (DEFER_TASKRUN), an eventfd registered with it on the first call.
- * The engine owns it; it stays the same for the engine's life. Errors:
- * -EINVAL, or what eventfd() or its registration returned.
+ * have something to do: an eventfd registered with the ring, made on the
+ * first call (and readable at once, for what came before). It stays readable
+ * while pidring_wait leaves events queued. The engine owns it; it stays the
+ * same for the engine's life. Errors: -EINVAL, or what eventfd() or its
+ * registration returned.
  */
 PIDRING_API int pidring_fd(struct pidring *pr);
 
