@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The spawn path: clone(CLONE_VM | CLONE_VFORK | CLONE_PIDFD) on an
- * engine-owned stack, as posix_spawn and glibc's pidfd_spawn do. No fork, no
+ * The spawn path: clone(CLONE_VM | CLONE_VFORK | CLONE_FILES | CLONE_PIDFD)
+ * on an engine-owned stack, as posix_spawn and glibc's pidfd_spawn do (plus
+ * CLONE_FILES: the child copies only the fds it needs, see pr_child). No fork, no
  * page-table copy: the parent's size never matters. The calling thread is
  * suspended until the child has exec'd or exited.
  *
@@ -22,6 +23,10 @@
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
+
+#ifndef CLOSE_RANGE_UNSHARE
+#define CLOSE_RANGE_UNSHARE (1u << 1)
+#endif
 
 #include "internal.h"
 #include "ready.h"
@@ -48,6 +53,7 @@ struct pr_plan {
 	int          *tmp;          /* nfds + 1 scratch ints, parent-allocated */
 	unsigned      nfds;
 	int           hi;           /* 1 + highest target fd, at least 3 */
+	int           keep;         /* 1 + highest fd the child needs from us */
 	int           devnull;
 	int           cg_procs;     /* cgroup.procs of the proc's cgroup, or -1 */
 	unsigned      flags;
@@ -143,6 +149,16 @@ static int pr_child(void *arg)
 		pr_fail(pl, ESRCH);
 
 	/*
+	 * Until here the child shares our fd table (CLONE_FILES) and has not
+	 * touched it. Take a private copy of only the fds below keep (the map's
+	 * sources and /dev/null) rather than of the whole table: with a pidfd
+	 * open per live proc, copying them all and closing them all again made
+	 * every spawn cost O(live procs).
+	 */
+	if (syscall(SYS_close_range, (unsigned)pl->keep, ~0u, CLOSE_RANGE_UNSHARE) < 0)
+		pr_fail(pl, errno);
+
+	/*
 	 * Map fds. A source below hi could be overwritten by an earlier dup2,
 	 * so every such source (and /dev/null) is first moved to hi or above;
 	 * those copies are close-on-exec and closed below.
@@ -220,9 +236,9 @@ static int pr_child(void *arg)
 }
 
 /* Check the spec's fd map in the parent, where errors are cheap to report. */
-static int pr_check_fds(const struct pidring_spawn *s, int *hi)
+static int pr_check_fds(const struct pidring_spawn *s, int devnull, int *hi, int *keep)
 {
-	int top = 2;
+	int top = 2, need = devnull > 2 ? devnull : 2;
 
 	for (unsigned i = 0; i < s->nfds; i++) {
 		int c = s->fds[i].child_fd, p = s->fds[i].parent_fd;
@@ -231,8 +247,11 @@ static int pr_check_fds(const struct pidring_spawn *s, int *hi)
 			return -EBADF;
 		if (c > top)
 			top = c;
+		if (p > need)
+			need = p;
 	}
 	*hi = top + 1;
+	*keep = need + 1;
 	return 0;
 }
 
@@ -250,7 +269,7 @@ int pr_clone(struct pidring *pr, struct pr_proc *p, const struct pidring_spawn *
 	int pidfd = -1, ret, hi;
 	pid_t pid;
 
-	ret = pr_check_fds(s, &hi);
+	ret = pr_check_fds(s, pr->devnull, &hi, &pl.keep);
 	if (ret)
 		return ret;
 	if (pr_fault(PR_FS_CLONE))
@@ -269,7 +288,8 @@ int pr_clone(struct pidring *pr, struct pr_proc *p, const struct pidring_spawn *
 	 */
 	syscall(SYS_rt_sigprocmask, SIG_SETMASK, &all, &old, sizeof(uint64_t));
 	pid = clone(pr_child, (char *)pr->stack + pr->stack_len,
-		    CLONE_VM | CLONE_VFORK | CLONE_PIDFD | SIGCHLD, &pl, &pidfd);
+		    CLONE_VM | CLONE_VFORK | CLONE_FILES | CLONE_PIDFD | SIGCHLD, &pl,
+		    &pidfd);
 	ret = pid < 0 ? -errno : 0;
 	syscall(SYS_rt_sigprocmask, SIG_SETMASK, &old, NULL, sizeof(uint64_t));
 
