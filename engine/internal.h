@@ -87,6 +87,8 @@ enum { PR_PEND_NONE, PR_PEND_TAIL, PR_PEND_KILL, PR_PEND_REAP, PR_PEND_CG };
 #define PRF_BOUND        (1u << 6)  /* inotify saw the socket appear */
 #define PRF_HASHED       (1u << 7)  /* in the pid hash */
 #define PRF_CGROUP       (1u << 8)  /* has a cgroup not yet removed */
+#define PRF_REPROBED     (1u << 9)  /* a refused connect was asked again at once */
+#define PRF_PROBE_NB     (1u << 10) /* probe_fd is O_NONBLOCK (inline connects) */
 
 struct pr_proc {
 	uint32_t gen;

@@ -7,7 +7,7 @@
  * that directory is read on the ring; IN_CREATE names the slot directly, so
  * dispatch is O(1). bind() fires IN_CREATE before listen(): a CONNECT in that
  * gap gets ECONNREFUSED, and is retried after short ring TIMEOUTs with
- * backoff. No sleeps, no polling loops.
+ * backoff (after one immediate second try). No sleeps, no polling loops.
  *
  * NOTIFY: systemd's Type=notify. One engine-owned datagram socket with
  * SO_PASSCRED, read on the ring; READY=1 counts only when the kernel says the
@@ -30,7 +30,7 @@
 #include "ready.h"
 #include "tree.h"
 
-#define PR_RETRY_FIRST_US  100u
+#define PR_RETRY_FIRST_US  50u
 #define PR_RETRY_MAX_US    4000u
 #define PR_NOTIFY_MAX      4096u     /* larger datagrams are dropped */
 #define PR_STATUS_MAX      1024u
@@ -321,23 +321,109 @@ static void pr_arm_deadline(struct pidring *pr, struct pr_proc *p, uint32_t idx,
 
 static void pr_retry(struct pidring *pr, struct pr_proc *p, uint32_t idx);
 
-static void pr_probe(struct pidring *pr, struct pr_proc *p, uint32_t idx)
+static void pr_drop_probe(struct pr_proc *p)
+{
+	if (p->flags & PRF_PROBE)
+		close(p->probe_fd);
+	p->probe_fd = -1;
+	p->flags &= ~(PRF_PROBE | PRF_PROBE_NB);
+}
+
+/* Connected: the probe did its job (its connection is closed on the ring). */
+static void pr_bound_ready(struct pidring *pr, struct pr_proc *p, uint32_t idx)
 {
 	struct io_uring_sqe *sqe;
+
+	if (pr_reserve(pr, 1) == 0) {
+		sqe = pr_psqe(pr, p, idx, PR_OP_PCLOSE);
+		io_uring_prep_close(sqe, p->probe_fd);
+		p->probe_fd = -1;
+		p->flags &= ~(PRF_PROBE | PRF_PROBE_NB);
+	}
+	pr_emit_ready(pr, p, idx);
+	pr_cancel_ops(pr, p, idx, PR_ARM(PR_OP_DEADLINE));
+}
+
+/*
+ * What a failed connect means. ENOENT before IN_CREATE: not bound yet, and
+ * inotify will say when. ECONNREFUSED: bound, not yet listening; most
+ * runners listen() microseconds after the bind() that fired IN_CREATE, so
+ * the caller asks once more at once, and after that short ring TIMEOUTs with
+ * backoff take over.
+ */
+static void pr_refused(struct pidring *pr, struct pr_proc *p, uint32_t idx, int err)
+{
+	if (err == ENOENT && !(p->flags & PRF_BOUND))
+		return;
+	if (err != ECONNREFUSED && err != ENOENT && err != EAGAIN)
+		pr_drop_probe(p);      /* not reusable: start afresh */
+	pr_retry(pr, p, idx);
+}
+
+/*
+ * Probe the socket. A non-blocking connect() to an AF_UNIX stream socket
+ * never sleeps: it succeeds, is refused, or finds the backlog full, at once.
+ * Done inline it saves two ring round trips on the spawn-to-ready path (the
+ * bench measured them); only a full backlog, where the answer must be waited
+ * for, goes to IORING_OP_CONNECT.
+ */
+static void pr_probe(struct pidring *pr, struct pr_proc *p, uint32_t idx, bool inline_ok)
+{
+	struct io_uring_sqe *sqe;
+	int r, tries = 0;
 
 	if (p->armed & (PR_ARM(PR_OP_CONNECT) | PR_ARM(PR_OP_RETRY)))
 		return;        /* one probe at a time; its result decides */
 	if (p->probe_fd < 0) {
-		/* Blocking on purpose: io_uring polls it, never a worker. */
-		p->probe_fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		p->probe_fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC |
+				     (inline_ok ? SOCK_NONBLOCK : 0), 0);
 		if (p->probe_fd < 0) {
+			p->probe_fd = -1;
 			pr_retry(pr, p, idx);  /* out of fds: try again shortly */
 			return;
 		}
-		p->flags |= PRF_PROBE;
+		p->flags |= PRF_PROBE | (inline_ok ? PRF_PROBE_NB : 0);
 	}
-	if (pr_reserve(pr, 1))
+	/* From pidring_spawn itself the answer comes on the ring, like every
+	 * event: a READY is never decided inside the spawn call. */
+	if (!inline_ok)
+		goto ring;
+	if (!(p->flags & PRF_PROBE_NB)) {
+		/* Made for the ring: an inline connect must not block. */
+		if (fcntl(p->probe_fd, F_SETFL, O_NONBLOCK) < 0) {
+			pr_drop_probe(p);
+			pr_retry(pr, p, idx);
+			return;
+		}
+		p->flags |= PRF_PROBE_NB;
+	}
+	do
+		r = connect(p->probe_fd, (struct sockaddr *)p->sun, sizeof(*p->sun));
+	while (r < 0 && (errno == EINTR ||
+			 (errno == ECONNREFUSED && !tries++ && !(p->flags & PRF_REPROBED))));
+	if (r == 0 || errno == EISCONN) {
+		pr_bound_ready(pr, p, idx);
 		return;
+	}
+	if (tries)
+		p->flags |= PRF_REPROBED;
+	if (errno != EAGAIN && errno != EINPROGRESS) {
+		pr_refused(pr, p, idx, errno);
+		return;
+	}
+	/* Backlog full: wait for room on the ring, on a blocking socket (the
+	 * ring polls it; a non-blocking one would just say EAGAIN again). */
+	if (fcntl(p->probe_fd, F_SETFL, 0) < 0) {
+		pr_drop_probe(p);
+		pr_retry(pr, p, idx);
+		return;
+	}
+	p->flags &= ~PRF_PROBE_NB;
+ring:
+	if (pr_reserve(pr, 1)) {
+		pr_retry(pr, p, idx);
+		return;
+	}
 	sqe = pr_psqe(pr, p, idx, PR_OP_CONNECT);
 	io_uring_prep_connect(sqe, p->probe_fd, (struct sockaddr *)p->sun,
 			      sizeof(*p->sun));
@@ -382,7 +468,7 @@ int pr_ready_arm(struct pidring *pr, struct pr_proc *p, uint32_t idx,
 	if (fstatat(pr->inst_fd, strrchr(p->sun->sun_path, '/') + 1, &st,
 		    AT_SYMLINK_NOFOLLOW) == 0) {
 		p->flags |= PRF_BOUND;
-		pr_probe(pr, p, idx);
+		pr_probe(pr, p, idx, false);
 	}
 	return 0;
 }
@@ -399,7 +485,7 @@ void pr_ready_release(struct pidring *pr, struct pr_proc *p, uint32_t idx)
 	if (p->flags & PRF_PROBE) {
 		close(p->probe_fd);
 		p->probe_fd = -1;
-		p->flags &= ~PRF_PROBE;
+		p->flags &= ~(PRF_PROBE | PRF_PROBE_NB);
 	}
 	if (p->flags & PRF_HASHED)
 		pr_pids_del(pr, p, idx);
@@ -432,35 +518,14 @@ void pr_ready_cqe(struct pidring *pr, struct pr_proc *p, uint32_t idx,
 	case PR_OP_CONNECT:
 		if (!binding)
 			return;
-		if (res == 0) {
-			struct io_uring_sqe *sqe;
-
-			/* The probe did its job; close it on the ring. */
-			if (pr_reserve(pr, 1) == 0) {
-				sqe = pr_psqe(pr, p, idx, PR_OP_PCLOSE);
-				io_uring_prep_close(sqe, p->probe_fd);
-				p->probe_fd = -1;
-				p->flags &= ~PRF_PROBE;
-			}
-			pr_emit_ready(pr, p, idx);
-			pr_cancel_ops(pr, p, idx, PR_ARM(PR_OP_DEADLINE));
-			return;
-		}
-		if (res == -ENOENT && !(p->flags & PRF_BOUND))
-			return;        /* not bound yet: inotify will say */
-		if (res == -EISCONN || res == -EALREADY || res == -EINVAL) {
-			/* The socket is not reusable: start afresh. */
-			close(p->probe_fd);
-			p->probe_fd = -1;
-			p->flags &= ~PRF_PROBE;
-		}
-		/* ECONNREFUSED: bound, not yet listening; EAGAIN: backlog
-		 * full. Either way, try again shortly. */
-		pr_retry(pr, p, idx);
+		if (res == 0)
+			pr_bound_ready(pr, p, idx);
+		else
+			pr_refused(pr, p, idx, -res);
 		return;
 	case PR_OP_RETRY:
 		if (binding && res == -ETIME)
-			pr_probe(pr, p, idx);
+			pr_probe(pr, p, idx, true);
 		return;
 	default:
 		return;
@@ -489,7 +554,7 @@ static void pr_on_inotify(struct pidring *pr, int res)
 					if (p->state == PR_BINDING &&
 					    p->mode == PIDRING_READY_BIND) {
 						p->flags |= PRF_BOUND;
-						pr_probe(pr, p, i);
+						pr_probe(pr, p, i, true);
 					}
 				}
 				continue;
@@ -504,7 +569,7 @@ static void pr_on_inotify(struct pidring *pr, int res)
 				    p->mode != PIDRING_READY_BIND)
 					continue;
 				p->flags |= PRF_BOUND;
-				pr_probe(pr, p, slot);
+				pr_probe(pr, p, slot, true);
 			}
 		}
 	} else if (res != -EAGAIN && res != -EINTR && res != -ECANCELED) {

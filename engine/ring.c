@@ -408,12 +408,16 @@ int pidring_wait(struct pidring *pr, struct pidring_event *ev, unsigned max,
 		 int timeout_ms)
 {
 	uint64_t end = 0;
+	bool fetch;
 	int ret;
 
 	if (!pr || !ev || !max)
 		return -EINVAL;
 	if (timeout_ms > 0)
 		end = pr_now_ns() + (uint64_t)timeout_ms * 1000000u;
+	/* A call that will block anyway enters the ring once, to wait: the
+	 * blocking enter collects what is there as well as what comes. */
+	fetch = !(timeout_ms != 0 && pr->evq.len == 0 && pr->live > 0 && !pr->npending);
 
 	for (;;) {
 		struct io_uring_cqe *cqe;
@@ -424,7 +428,7 @@ int pidring_wait(struct pidring *pr, struct pidring_event *ev, unsigned max,
 		if (sweep)
 			pr_orphans_sweep(pr);
 		pr_run_pending(pr);
-		if (pr->evq.len < max) {
+		if (fetch && pr->evq.len < max) {
 			/* With DEFER_TASKRUN completions exist only once we
 			 * enter the kernel asking for them. Ask even when some
 			 * events are queued: a caller that spawns and waits in
@@ -436,6 +440,7 @@ int pidring_wait(struct pidring *pr, struct pidring_event *ev, unsigned max,
 			if (ret < 0 && ret != -EINTR && ret != -EAGAIN && ret != -EBUSY)
 				return ret;
 		}
+		fetch = true;
 		ret = pr_process_cqes(pr);
 		if (pr->evq.len) {
 			unsigned n = pr_pop_events(pr, ev, max);
@@ -447,6 +452,8 @@ int pidring_wait(struct pidring *pr, struct pidring_event *ev, unsigned max,
 			return ret;
 		if (timeout_ms == 0 || pr->live == 0)
 			return 0;
+		pr_evfd_drain(pr);
+		fetch = false;
 		if (timeout_ms < 0 && !sweep) {
 			ret = io_uring_submit_and_wait(&pr->ring, 1);
 		} else {
