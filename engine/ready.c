@@ -30,7 +30,7 @@
 #include "ready.h"
 #include "tree.h"
 
-#define PR_RETRY_FIRST_US  50u
+#define PR_RETRY_FIRST_US  10u
 #define PR_RETRY_MAX_US    4000u
 #define PR_NOTIFY_MAX      4096u     /* larger datagrams are dropped */
 #define PR_STATUS_MAX      1024u
