@@ -51,7 +51,7 @@ Q := @
 msg = @printf '  %-6s %s\n' $(1) $(2)
 endif
 
-.PHONY: all lib tools check demo deps install uninstall clean stress bench bench-ci bench-plot
+.PHONY: all lib tools check demo tour deps install uninstall clean stress bench bench-ci bench-plot
 all: lib tools
 
 lib: $(STLIB) $(B)/libpidring.so $(PC)
@@ -151,7 +151,14 @@ check: deps
 	PIDRING_CHILD=$(CURDIR)/$(B)/pidring-child $(FAULT_BIN) -j$(TEST_JOBS)
 	PIDRING_CHILD=$(CURDIR)/$(B)/pidring-child $(TEST_BIN) -j$(TEST_JOBS) $(TEST_ARGS)
 
+# The main job: the chaos driver with its defaults (thousands of procs,
+# engine teardowns, an audit of every rule). `make tour` is the short,
+# readable walk-through.
 demo: deps
+	@$(MAKE) --no-print-directory all
+	PIDRING_CHILD=$(CURDIR)/$(B)/pidring-child $(B)/pidring-stress
+
+tour: deps
 	@$(MAKE) --no-print-directory all
 	$(B)/pidring-demo $(CURDIR)/$(B)/pidring-child
 

@@ -275,13 +275,19 @@ int pr_stop_chain(struct pidring *pr, struct pr_proc *p, uint32_t idx, unsigned 
 		return ret;
 	p->reason = PIDRING_STOPPED;
 	p->state = PR_STOPPING;
-	pr_signal(p, SIGTERM);
 
+	/*
+	 * The leader's exit is only peeked at (WNOWAIT): unreaped, it pins the
+	 * process group, which gets SIGKILL once the leader is gone or the
+	 * grace has run out, so that no descendant that ignored SIGTERM
+	 * outlives the stop. For the same reason SIGTERM goes out only after
+	 * the batch is in, once the exit watch (which would reap) is cancelled.
+	 */
 	pr_put_cancels(pr, p, idx);
 	sqe = pr_psqe(pr, p, idx, PR_OP_STOPWAIT);
 	if (pr->has_waitid)
 		pr_prep_waitid(sqe, (idtype_t)P_PIDFD, (id_t)p->pidfd, &p->reap_si,
-			       WEXITED);
+			       WEXITED | WNOWAIT);
 	else
 		io_uring_prep_poll_add(sqe, p->pidfd, POLLIN);
 	sqe->flags |= IOSQE_IO_LINK;
@@ -291,6 +297,7 @@ int pr_stop_chain(struct pidring *pr, struct pr_proc *p, uint32_t idx, unsigned 
 	io_uring_prep_link_timeout(sqe, &p->grace, 0);
 	/* Queued: a refused submit is retried by the next enter. */
 	pr_submit(pr);
+	pr_signal(p, SIGTERM);
 	return 0;
 }
 
@@ -451,21 +458,17 @@ static void pr_on_reap(struct pidring *pr, struct pr_proc *p, uint32_t idx, int 
 	pr_reap_or_repoll(pr, p, idx);
 }
 
+/*
+ * The stop's wait ended: the leader exited (peeked, still unreaped) or the
+ * grace ran out (-ECANCELED). Either way the kill chain follows: SIGKILL to
+ * what is left of the group, then the reap. Only a leader that some other
+ * thread already reaped (-ECHILD) leaves nothing to kill safely.
+ */
 static void pr_on_stopwait(struct pidring *pr, struct pr_proc *p, uint32_t idx, int res)
 {
-	if (pr->has_waitid) {
-		if (res == 0) {
-			pr_take_status(p, &p->reap_si);
-			pr_tail_or_defer(pr, p, idx);
-		} else if (res == -ECHILD) {
-			pr_tail_or_defer(pr, p, idx);
-		} else {
-			/* -ECANCELED: the grace ran out. */
-			pr_kill_or_defer(pr, p, idx, PIDRING_STOPPED);
-		}
-		return;
-	}
-	if (res >= 0 && pr_waitid_now(p))
+	if (res == 0 && pr->has_waitid)
+		pr_take_status(p, &p->reap_si);
+	if (res == -ECHILD)
 		pr_tail_or_defer(pr, p, idx);
 	else
 		pr_kill_or_defer(pr, p, idx, PIDRING_STOPPED);
