@@ -5,6 +5,7 @@
  *   pidring-stress [--procs N] [--concurrency C] [--seed S] [--duration SEC]
  *                  [--engines K] [--json] [--no-waitid] [--child PATH]
  *                  [--runtime-dir DIR] [--ring-entries N] [--quiet]
+ *                  [--inject dup-done|leak-fd]
  *
  * Spawns N pidring-child processes (default 16000, for at most 50 s when
  * neither --procs nor --duration is given), C at a time (default 64), on K
@@ -182,6 +183,7 @@ static struct {
 	unsigned ring_entries;         /* 0: the engine's default */
 	bool     json, no_waitid, quiet;
 	bool     procs_set, duration_set;
+	const char *inject;            /* self-test: a fault the audit must catch */
 	char     child[PATH_MAX];
 	char     rundir[PATH_MAX];
 	bool     own_rundir;
@@ -1107,7 +1109,17 @@ static void drain(unsigned k, int timeout_ms)
 			return;
 		}
 		for (int i = 0; i < n; i++)
+		{
+			static bool injected;
+
 			on_event(k, &evs[i]);
+			/* --inject dup-done: hand the auditor the first DONE twice. */
+			if (opt.inject && !strcmp(opt.inject, "dup-done") && !injected &&
+			    evs[i].type == PIDRING_EV_DONE) {
+				injected = true;
+				on_event(k, &evs[i]);
+			}
+		}
 		if (n < EVMAX)
 			break;
 		n = pidring_wait(eng[k].pr, evs, EVMAX, 0);
@@ -1688,6 +1700,10 @@ static bool run_epoch(void)
 	if (epoch_no && dheap > st.heap_max_delta)
 		st.heap_max_delta = dheap;
 
+	/* --inject leak-fd: an fd that outlives the first teardown. */
+	if (opt.inject && !strcmp(opt.inject, "leak-fd") && epoch_no == 0 &&
+	    open("/dev/null", O_RDONLY | O_CLOEXEC) < 0)
+		perror("open");
 	int fds = count_fds();
 	if (fds != fd_baseline) {
 		violation(NULL, "teardown %" PRIu64 ": %d fds open, %d at start", epoch_no + 1,
@@ -1744,7 +1760,9 @@ static void usage(FILE *f)
 		"  --runtime-dir D  runtime base (default: a fresh temporary dir, removed after)\n"
 		"  --ring-entries N SQ size of each engine (default: the engine's; small\n"
 		"                   sizes exercise submission back-pressure)\n"
-		"  --quiet          no progress or teardown lines\n",
+		"  --quiet          no progress or teardown lines\n"
+		"  --inject KIND    self-test of the auditor: dup-done (a DONE seen twice)\n"
+		"                   or leak-fd (an fd left open); the run must fail\n",
 		DEF_PROCS, DEF_CONCURRENCY, MAX_ENGINES);
 }
 
@@ -1776,6 +1794,7 @@ static int parse_args(int argc, char **argv)
 		{ "runtime-dir", required_argument, NULL, 'R' },
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "ring-entries", required_argument, NULL, 'r' },
+		{ "inject", required_argument, NULL, 'I' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
@@ -1827,6 +1846,11 @@ static int parse_args(int argc, char **argv)
 		case 'j': opt.json = true; break;
 		case 'W': opt.no_waitid = true; break;
 		case 'q': opt.quiet = true; break;
+		case 'I':
+			if (strcmp(optarg, "dup-done") && strcmp(optarg, "leak-fd"))
+				goto bad;
+			opt.inject = optarg;
+			break;
 		case 'C':
 			if (strlen(optarg) >= sizeof(opt.child))
 				goto bad;
