@@ -49,8 +49,10 @@ struct pr_ready_engine {
 	struct msghdr msg;
 	struct iovec  iov;
 	char     nbuf[PR_NOTIFY_MAX + 1];
+	/* cmsghdr alignment: CMSG_FIRSTHDR reads a struct through it. */
 	char     cbuf[CMSG_SPACE(sizeof(struct ucred)) +
-		      CMSG_SPACE(sizeof(int) * PR_NOTIFY_FDS)];
+		      CMSG_SPACE(sizeof(int) * PR_NOTIFY_FDS)]
+		__attribute__((aligned(__alignof__(struct cmsghdr))));
 };
 
 

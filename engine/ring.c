@@ -175,7 +175,10 @@ static int pr_ring_setup(struct pidring *pr, unsigned entries)
 
 	for (unsigned i = 0; i < sizeof(tries) / sizeof(tries[0]); i++) {
 		memset(&p, 0, sizeof(p));
-		p.flags = tries[i] | IORING_SETUP_CQSIZE;
+		/* CLAMP: the kernel caps the CQ (65536 entries) rather than
+		 * refusing a large SQ's 4x CQ with the same -EINVAL that the
+		 * loop reads as "flag not supported". */
+		p.flags = tries[i] | IORING_SETUP_CQSIZE | IORING_SETUP_CLAMP;
 		p.cq_entries = entries * 4;
 		ret = io_uring_queue_init_params(entries, &pr->ring, &p);
 		if (ret != -EINVAL)
