@@ -6,11 +6,19 @@
  * step (the host already reaped the child, the socket was never bound) never
  * skips the steps after it:
  *
- *   ASYNC_CANCEL (each armed op) -> WAITID | POLL_ADD -> [UNLINKAT] -> CLOSE
+ *   ASYNC_CANCEL (each armed op) -> WAITID | POLL_ADD -> [UNLINKAT]
+ *       -> [UNLINKAT(AT_REMOVEDIR) of the cgroup] -> CLOSE
  *
- * The slot is freed, and DONE emitted, only when the CLOSE has completed and
- * no other SQE of the proc is still in flight (pr_proc.inflight): no
- * completion can ever arrive for a freed slot.
+ * The kill goes right before the batch: pidfd_send_signal(SIGKILL) to the
+ * group, and in cgroup mode a WRITE to cgroup.kill in a batch of its own.
+ * A stop sends SIGTERM and peeks at the leader's exit (WAITID with WNOWAIT,
+ * linked to a timeout of the grace); the kill chain follows either way.
+ * A natural exit runs the tail without the kill; when there is nothing to
+ * undo but the pidfd, it is closed inline.
+ *
+ * The slot is freed, and DONE emitted, only when the pidfd is closed, no
+ * other SQE of the proc is in flight (pr_proc.inflight) and its cgroup is
+ * gone: no completion can ever arrive for a freed slot.
  */
 #include <errno.h>
 #include <poll.h>
