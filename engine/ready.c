@@ -608,15 +608,22 @@ int pr_notify_parse(const char *buf, size_t len, struct pr_notify_msg *m)
 			uint64_t us = 0;
 			size_t i;
 
-			for (i = 20; i < n && l[i] >= '0' && l[i] <= '9'; i++)
-				us = us * 10 + (uint64_t)(l[i] - '0');
+			for (i = 20; i < n && l[i] >= '0' && l[i] <= '9'; i++) {
+				uint64_t d = (uint64_t)(l[i] - '0');
+
+				if (us > (UINT64_MAX - d) / 10)
+					break;  /* wraps: not a number we take */
+				us = us * 10 + d;
+			}
 			/* A year at most: anything longer is a mistake. */
 			if (i == n && us <= 1000000ull * 86400 * 365) {
 				m->extend_us = us;
 				m->has_extend = true;
 			}
 		}
-		l += n + 1;
+		if (!nl)
+			break;
+		l = nl + 1;
 	}
 	return 0;
 }

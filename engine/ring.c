@@ -443,7 +443,6 @@ int pidring_wait(struct pidring *pr, struct pidring_event *ev, unsigned max,
 			if (ret < 0 && ret != -EINTR && ret != -EAGAIN && ret != -EBUSY)
 				return ret;
 		}
-		fetch = true;
 		ret = pr_process_cqes(pr);
 		if (pr->evq.len) {
 			unsigned n = pr_pop_events(pr, ev, max);

@@ -139,8 +139,9 @@ struct pidring_spawn {
  *
  * Errors: -EINVAL (NULL engine, spec, path or argv, empty argv, unknown flags
  * or ready mode, ready_timeout_ms over a day, negative or duplicate child fd,
- * nfds > 0 with fds NULL, more than 1024 fds, groups or rlimits NULL with a
- * count, an unknown rlimit resource or cur > max), -EBADF (a parent fd that
+ * nfds > 0 with fds NULL, more than 1024 fds, rlimits NULL with a count or
+ * more than 64, groups NULL with a count or more than 65536 under
+ * PIDRING_SPAWN_SETGROUPS, an unknown rlimit resource or cur > max), -EBADF (a parent fd that
  * is not open), -EAGAIN (max_procs live, or clone refused), -EEXIST (a file
  * that is not a socket sits at the bind socket's path), and the child's own
  * failure before exec: -ENOENT, -EACCES, -ENOEXEC, ... (exec, cwd), -EPERM
