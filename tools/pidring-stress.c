@@ -5,7 +5,7 @@
  *   pidring-stress [--procs N] [--concurrency C] [--seed S] [--duration SEC]
  *                  [--engines K] [--json] [--no-waitid] [--child PATH]
  *                  [--runtime-dir DIR] [--ring-entries N] [--quiet]
- *                  [--inject dup-done|leak-fd]
+ *                  [--cgroup DIR] [--inject dup-done|leak-fd]
  *
  * Spawns N pidring-child processes (default 16000, for at most 50 s when
  * neither --procs nor --duration is given), C at a time (default 64), on K
@@ -131,6 +131,7 @@ struct plan {
 	bool     sock_arg;              /* --socket {socket}: argv substitution */
 	bool     status, garbage;       /* NOTIFY extras */
 	bool     gc_ignore_term;        /* fork: the grandchildren ignore SIGTERM */
+	bool     tree;                  /* fork: a tree two levels deep, nfork wide */
 	int      bind_ms, listen_ms, notify_ms;
 	int      ready_ms;              /* earliest readiness, from the child's start */
 	int      nat_ms;                /* natural end, from the child's start */
@@ -184,6 +185,7 @@ static struct {
 	bool     json, no_waitid, quiet;
 	bool     procs_set, duration_set;
 	const char *inject;            /* self-test: a fault the audit must catch */
+	const char *cgroup_dir;        /* engines in cgroup mode */
 	char     child[PATH_MAX];
 	char     rundir[PATH_MAX];
 	bool     own_rundir;
@@ -394,7 +396,8 @@ static void describe(FILE *f, const struct rec *r)
 		fprintf(f, ", READY=1 at %d ms%s%s", p->notify_ms, p->status ? ", STATUS" : "",
 			p->garbage ? ", garbage" : "");
 	if (p->nfork)
-		fprintf(f, ", %d grandchildren%s", p->nfork,
+		fprintf(f, ", %d %s%s", p->tree ? p->nfork + p->nfork * p->nfork : p->nfork,
+			p->tree ? "descendants in a tree" : "grandchildren",
 			p->gc_ignore_term ? " that ignore SIGTERM" : "");
 	switch (p->nat) {
 	case NAT_EXIT:    fprintf(f, ", exits %d at %d ms", p->code, p->nat_ms); break;
@@ -559,6 +562,8 @@ static void make_plan(uint64_t index, struct plan *p)
 		 * kills the leader but not them; they must not outlive the proc
 		 * (the teardown scan looks for them). */
 		p->gc_ignore_term = rng_int(&r, 0, 1);
+		/* A third of them fork a whole tree (children of children). */
+		p->tree = rng_int(&r, 0, 2) == 0;
 		p->nat = NAT_NONE;
 		/*
 		 * It never exits on its own: a natural exit runs the reap chain
@@ -625,7 +630,7 @@ static void hash_plan(const struct plan *p)
 {
 	int v[] = { p->behav, p->action, p->mode, p->engine, p->post_done, p->forge,
 		    p->sock_arg, p->status, p->garbage, p->gc_ignore_term, p->bind_ms, p->listen_ms,
-		    p->notify_ms, p->nat_ms, p->code, p->nfork, (int)p->ready_timeout_ms,
+		    p->notify_ms, p->nat_ms, p->code, p->nfork, p->tree, (int)p->ready_timeout_ms,
 		    p->act_ms, p->act2_ms, (int)p->grace_ms };
 
 	hash_bytes(v, sizeof(v));
@@ -1320,7 +1325,10 @@ static void spawn_one(uint64_t index)
 		break;
 	case B_FORK:
 		ARG("--bind-after-ms=%d", pl.bind_ms);
-		ARG("--fork=%d", pl.nfork);
+		if (pl.tree)
+			ARG("--fork-tree=2,%d", pl.nfork);
+		else
+			ARG("--fork=%d", pl.nfork);
 		if (pl.gc_ignore_term)
 			ARG("--grandchild-ignore-term");
 		break;
@@ -1543,6 +1551,7 @@ static bool run_epoch(void)
 		.ring_entries = opt.ring_entries,
 		.flags = opt.no_waitid ? PIDRING_F_NO_WAITID : 0,
 		.max_procs = opt.concurrency + 64 > 4096 ? opt.concurrency + 64 : 0,
+		.cgroup_dir = opt.cgroup_dir,
 	};
 
 	unsigned len = epoch_len(epoch_no);
@@ -1761,6 +1770,8 @@ static void usage(FILE *f)
 		"  --ring-entries N SQ size of each engine (default: the engine's; small\n"
 		"                   sizes exercise submission back-pressure)\n"
 		"  --quiet          no progress or teardown lines\n"
+		"  --cgroup DIR     engines in cgroup mode under the cgroup v2 dir DIR: each\n"
+		"                   proc in its own cgroup, killed through cgroup.kill\n"
 		"  --inject KIND    self-test of the auditor: dup-done (a DONE seen twice)\n"
 		"                   or leak-fd (an fd left open); the run must fail\n",
 		DEF_PROCS, DEF_CONCURRENCY, MAX_ENGINES);
@@ -1795,6 +1806,7 @@ static int parse_args(int argc, char **argv)
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "ring-entries", required_argument, NULL, 'r' },
 		{ "inject", required_argument, NULL, 'I' },
+		{ "cgroup", required_argument, NULL, 'G' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
@@ -1846,6 +1858,9 @@ static int parse_args(int argc, char **argv)
 		case 'j': opt.json = true; break;
 		case 'W': opt.no_waitid = true; break;
 		case 'q': opt.quiet = true; break;
+		case 'G':
+			opt.cgroup_dir = optarg;
+			break;
 		case 'I':
 			if (strcmp(optarg, "dup-done") && strcmp(optarg, "leak-fd"))
 				goto bad;
