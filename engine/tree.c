@@ -12,7 +12,9 @@
  * fails with -EBUSY, and cgroup.events is watched on the ring (POLLPRI) until
  * it says "populated 0". DONE waits for the cgroup to be gone.
  */
+#include <dirent.h>
 #include <errno.h>
+#include <signal.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <stdio.h>
@@ -38,6 +40,88 @@ int pr_cg_name(const struct pr_proc *p, uint32_t idx, char *buf, size_t len)
 	int n = snprintf(buf, len, "%u.%u", idx, p->gen);
 
 	return n < 0 || (size_t)n >= len ? -ENAMETOOLONG : n;
+}
+
+/*
+ * An engine that died (SIGKILL, a crash) left its cgroups behind: its procs
+ * died with it (PDEATHSIG), but descendants that left the group may not
+ * have. Its instance name starts with its pid; when no process has that pid
+ * any more, kill what is left through cgroup.kill and remove the cgroups.
+ * A directory that is still busy is left for the next engine to retry.
+ */
+static void pr_cg_sweep(struct pidring *pr)
+{
+	int fd = openat(pr->cg_parent_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	struct dirent *de;
+	DIR *d;
+
+	if (fd < 0)
+		return;
+	d = fdopendir(fd);
+	if (!d) {
+		close(fd);
+		return;
+	}
+	while ((de = readdir(d))) {
+		unsigned rnd;
+		int pid, n = 0, efd;
+		DIR *sub;
+		struct dirent *ce;
+
+		if (de->d_type != DT_DIR || sscanf(de->d_name, "%d-%8x%n", &pid, &rnd, &n) != 2 ||
+		    de->d_name[n] || pid <= 0 || pid == getpid() ||
+		    kill(pid, 0) == 0 || errno != ESRCH)
+			continue;
+		efd = openat(dirfd(d), de->d_name, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		if (efd < 0)
+			continue;
+		sub = fdopendir(efd);
+		if (!sub) {
+			close(efd);
+			continue;
+		}
+		while ((ce = readdir(sub))) {
+			char path[sizeof(ce->d_name) + 16];
+			struct pollfd pf = { .events = POLLPRI };
+			int kfd;
+
+			if (ce->d_type != DT_DIR || ce->d_name[0] == '.')
+				continue;
+			snprintf(path, sizeof(path), "%s/cgroup.kill", ce->d_name);
+			kfd = openat(dirfd(sub), path, O_WRONLY | O_CLOEXEC);
+			if (kfd >= 0) {
+				if (write(kfd, &pr_one, 1) < 0) {
+					/* gone meanwhile: the rmdir says */
+				}
+				close(kfd);
+			}
+			/*
+			 * The kill is asynchronous: give the processes up to
+			 * 100 ms to leave (cgroup.events changes when they
+			 * have). This is the one wait outside pidring_wait,
+			 * in pidring_new, and only for a dead engine's debris.
+			 */
+			snprintf(path, sizeof(path), "%s/cgroup.events", ce->d_name);
+			pf.fd = openat(dirfd(sub), path, O_RDONLY | O_CLOEXEC);
+			for (int i = 0; pf.fd >= 0 && i < 10; i++) {
+				char ev[128];
+				ssize_t got = pread(pf.fd, ev, sizeof(ev) - 1, 0);
+
+				if (got < 0)
+					break;
+				ev[got] = 0;
+				if (strstr(ev, "populated 0"))
+					break;
+				poll(&pf, 1, 10);
+			}
+			if (pf.fd >= 0)
+				close(pf.fd);
+			unlinkat(dirfd(sub), ce->d_name, AT_REMOVEDIR);
+		}
+		closedir(sub);
+		unlinkat(dirfd(d), de->d_name, AT_REMOVEDIR);
+	}
+	closedir(d);
 }
 
 int pr_tree_init(struct pidring *pr, const char *cgroup_dir, unsigned flags)
@@ -88,6 +172,7 @@ int pr_tree_init(struct pidring *pr, const char *cgroup_dir, unsigned flags)
 		unlinkat(fd, pr->inst_name, AT_REMOVEDIR);
 		return -ENOTSUP;
 	}
+	pr_cg_sweep(pr);
 	return 0;
 }
 
