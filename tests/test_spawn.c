@@ -672,7 +672,7 @@ static void on_usr2(int sig)
 BOTH(inherit, signal_state_reset)
 {
 	struct sigaction ign = { .sa_handler = SIG_IGN }, hnd = { .sa_handler = on_usr2 };
-	struct sigaction old_pipe, old_usr2;
+	struct sigaction old_pipe, old_usr2, old_rt;
 	sigset_t block, old_mask;
 	static struct fx f;
 	char buf[512];
@@ -683,6 +683,8 @@ BOTH(inherit, signal_state_reset)
 	cr_assert_eq(sigprocmask(SIG_BLOCK, &block, &old_mask), 0);
 	cr_assert_eq(sigaction(SIGPIPE, &ign, &old_pipe), 0);
 	cr_assert_eq(sigaction(SIGUSR2, &hnd, &old_usr2), 0);
+	/* A real-time signal too: /proc/<pid>/stat, for one, shows only 1-31. */
+	cr_assert_eq(sigaction(SIGRTMIN + 6, &ign, &old_rt), 0);
 
 	fx_open(&f, flags);
 	run_sh(&f, "grep -E '^Sig(Blk|Ign)' /proc/self/status >&5", buf, sizeof buf);
@@ -715,6 +717,7 @@ BOTH(inherit, signal_state_reset)
 	}
 	fx_close(&f);
 
+	sigaction(SIGRTMIN + 6, &old_rt, NULL);
 	sigaction(SIGUSR2, &old_usr2, NULL);
 	sigaction(SIGPIPE, &old_pipe, NULL);
 	sigprocmask(SIG_SETMASK, &old_mask, NULL);
