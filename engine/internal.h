@@ -3,6 +3,7 @@
 #ifndef PR_INTERNAL_H
 #define PR_INTERNAL_H
 
+#include <dirent.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -187,6 +188,7 @@ void pr_slots_free(struct pidring *pr);
 struct pr_proc *pr_slot_alloc(struct pidring *pr, uint32_t *idx);
 void pr_slot_release(struct pidring *pr, uint32_t idx);
 struct pr_proc *pr_lookup(struct pidring *pr, pidring_id id, uint32_t *idx);
+int  pr_verb_lookup(struct pidring *pr, pidring_id id, struct pr_proc **p, uint32_t *idx);
 int  pr_pids_init(struct pidring *pr);
 void pr_pids_add(struct pidring *pr, struct pr_proc *p, uint32_t idx);
 void pr_pids_del(struct pidring *pr, struct pr_proc *p, uint32_t idx);
@@ -228,6 +230,7 @@ struct io_uring_sqe *pr_psqe(struct pidring *pr, struct pr_proc *p, uint32_t idx
 			     enum pr_op op);
 
 /* rundir.c */
+DIR *pr_opendirat(int dirfd, const char *name);
 int  pr_rundir_open(struct pidring *pr, const char *base);
 void pr_rundir_close(struct pidring *pr);
 int  pr_sock_name(const struct pr_proc *p, uint32_t idx, char *buf, size_t len);

@@ -755,40 +755,39 @@ void pr_ready_fini(struct pidring *pr)
 	pr->rd = NULL;
 }
 
+/* Copy a string out to the caller: its length, or -ENAMETOOLONG. */
+static int pr_copy_out(char *buf, size_t len, const char *src)
+{
+	size_t n = strlen(src);
+
+	if (n >= len)
+		return -ENAMETOOLONG;
+	memcpy(buf, src, n + 1);
+	return (int)n;
+}
+
 int pidring_socket_path(struct pidring *pr, pidring_id id, char *buf, size_t len)
 {
-	struct pr_proc *p = pr_lookup(pr, id, NULL);
-	size_t n;
+	struct pr_proc *p;
+	int ret = pr_verb_lookup(pr, id, &p, NULL);
 
-	if (!pr)
-		return -EINVAL;
-	if (!p)
-		return -ESRCH;
+	if (ret)
+		return ret;
 	if (!buf)
 		return -EINVAL;
 	if (!p->sun)
 		return -ENOENT;
-	n = strlen(p->sun->sun_path);
-	if (n >= len)
-		return -ENAMETOOLONG;
-	memcpy(buf, p->sun->sun_path, n + 1);
-	return (int)n;
+	return pr_copy_out(buf, len, p->sun->sun_path);
 }
 
 int pidring_status(struct pidring *pr, pidring_id id, char *buf, size_t len)
 {
-	struct pr_proc *p = pr_lookup(pr, id, NULL);
-	size_t n;
+	struct pr_proc *p;
+	int ret = pr_verb_lookup(pr, id, &p, NULL);
 
-	if (!pr)
-		return -EINVAL;
-	if (!p)
-		return -ESRCH;
+	if (ret)
+		return ret;
 	if (!buf || !len)
 		return -EINVAL;
-	n = p->status_text ? strlen(p->status_text) : 0;
-	if (n >= len)
-		return -ENAMETOOLONG;
-	memcpy(buf, p->status_text ? p->status_text : "", n + 1);
-	return (int)n;
+	return pr_copy_out(buf, len, p->status_text ? p->status_text : "");
 }

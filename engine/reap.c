@@ -580,13 +580,12 @@ static void pr_maybe_done(struct pidring *pr, struct pr_proc *p, uint32_t idx)
  */
 int pidring_cancel(struct pidring *pr, pidring_id id)
 {
+	struct pr_proc *p;
 	uint32_t idx;
-	struct pr_proc *p = pr_lookup(pr, id, &idx);
+	int ret = pr_verb_lookup(pr, id, &p, &idx);
 
-	if (!pr)
-		return -EINVAL;
-	if (!p)
-		return -ESRCH;
+	if (ret)
+		return ret;
 	switch (p->state) {
 	case PR_BINDING:
 	case PR_RUNNING:
@@ -603,13 +602,12 @@ int pidring_cancel(struct pidring *pr, pidring_id id)
 
 int pidring_stop(struct pidring *pr, pidring_id id, unsigned grace_ms)
 {
+	struct pr_proc *p;
 	uint32_t idx;
-	struct pr_proc *p = pr_lookup(pr, id, &idx);
+	int ret = pr_verb_lookup(pr, id, &p, &idx);
 
-	if (!pr)
-		return -EINVAL;
-	if (!p)
-		return -ESRCH;
+	if (ret)
+		return ret;
 	switch (p->state) {
 	case PR_BINDING:
 	case PR_RUNNING:
@@ -621,9 +619,8 @@ int pidring_stop(struct pidring *pr, pidring_id id, unsigned grace_ms)
 
 int pidring_pid(struct pidring *pr, pidring_id id)
 {
-	struct pr_proc *p = pr_lookup(pr, id, NULL);
+	struct pr_proc *p;
+	int ret = pr_verb_lookup(pr, id, &p, NULL);
 
-	if (!pr)
-		return -EINVAL;
-	return p ? p->pid : -ESRCH;
+	return ret ? ret : p->pid;
 }

@@ -90,19 +90,27 @@ static void pr_sweep_one(int base_fd, const char *name)
 	close(lfd);
 }
 
-static void pr_sweep(struct pidring *pr)
+/* A directory stream for name under dirfd (never following a symlink). */
+DIR *pr_opendirat(int dirfd, const char *name)
 {
-	int fd = openat(pr->base_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	struct dirent *de;
+	int fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	DIR *d;
 
 	if (fd < 0)
-		return;
+		return NULL;
 	d = fdopendir(fd);
-	if (!d) {
+	if (!d)
 		close(fd);
+	return d;
+}
+
+static void pr_sweep(struct pidring *pr)
+{
+	DIR *d = pr_opendirat(pr->base_fd, ".");
+	struct dirent *de;
+
+	if (!d)
 		return;
-	}
 	while ((de = readdir(d))) {
 		if (de->d_name[0] == '.')
 			continue;

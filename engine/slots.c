@@ -160,3 +160,13 @@ struct pr_proc *pr_pids_find(struct pidring *pr, pid_t pid, uint32_t *idx)
 		}
 	return NULL;
 }
+
+/* The public verbs' look-up: -EINVAL without an engine, -ESRCH for an id
+ * that names no live proc. */
+int pr_verb_lookup(struct pidring *pr, pidring_id id, struct pr_proc **p, uint32_t *idx)
+{
+	if (!pr)
+		return -EINVAL;
+	*p = pr_lookup(pr, id, idx);
+	return *p ? 0 : -ESRCH;
+}

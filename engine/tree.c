@@ -51,20 +51,14 @@ int pr_cg_name(const struct pr_proc *p, uint32_t idx, char *buf, size_t len)
  */
 static void pr_cg_sweep(struct pidring *pr)
 {
-	int fd = openat(pr->cg_parent_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	DIR *d = pr_opendirat(pr->cg_parent_fd, ".");
 	struct dirent *de;
-	DIR *d;
 
-	if (fd < 0)
+	if (!d)
 		return;
-	d = fdopendir(fd);
-	if (!d) {
-		close(fd);
-		return;
-	}
 	while ((de = readdir(d))) {
 		unsigned rnd;
-		int pid, n = 0, efd;
+		int pid, n = 0;
 		DIR *sub;
 		struct dirent *ce;
 
@@ -72,14 +66,9 @@ static void pr_cg_sweep(struct pidring *pr)
 		    de->d_name[n] || pid <= 0 || pid == getpid() ||
 		    kill(pid, 0) == 0 || errno != ESRCH)
 			continue;
-		efd = openat(dirfd(d), de->d_name, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-		if (efd < 0)
+		sub = pr_opendirat(dirfd(d), de->d_name);
+		if (!sub)
 			continue;
-		sub = fdopendir(efd);
-		if (!sub) {
-			close(efd);
-			continue;
-		}
 		while ((ce = readdir(sub))) {
 			char path[sizeof(ce->d_name) + 16];
 			struct pollfd pf = { .events = POLLPRI };
