@@ -151,27 +151,30 @@ PIDRING_API int pidring_spawn(struct pidring *pr, const struct pidring_spawn *s,
                               pidring_id *id);
 
 /*
- * Kill the proc (SIGKILL to its process group when it leads one) and reap it
- * on the ring; its DONE says CANCELLED unless it had already exited.
- * Idempotent: a proc already being reaped is left alone (returns 0).
- * Errors: -ESRCH (unknown, stale or forged id; proc already DONE).
+ * Kill the proc (SIGKILL to its process group when it leads one, and through
+ * cgroup.kill in cgroup mode) and reap it on the ring; its DONE says
+ * CANCELLED unless it had already exited. Idempotent: a proc already being
+ * reaped is left alone (returns 0). Errors: -EINVAL (pr NULL), -ESRCH
+ * (unknown, stale or forged id; proc already DONE).
  */
 PIDRING_API int pidring_cancel(struct pidring *pr, pidring_id id);
 
 /*
- * SIGTERM the proc (its group when it leads one), wait up to grace_ms for it
- * to exit, then SIGKILL it. DONE says STOPPED. A proc already being reaped or
- * stopped is left alone (returns 0). Errors: -ESRCH.
+ * SIGTERM the proc (its group when it leads one) and wait up to grace_ms for
+ * it to exit; then, whether it did or the grace ran out, SIGKILL whatever is
+ * left of its group (or cgroup) and reap it. DONE says STOPPED. A proc
+ * already being reaped or stopped is left alone (returns 0); pidring_cancel
+ * during the grace sends SIGKILL at once. Errors: -EINVAL (pr NULL), -ESRCH.
  */
 PIDRING_API int pidring_stop(struct pidring *pr, pidring_id id, unsigned grace_ms);
 
-/* The proc's pid, or -ESRCH. */
+/* The proc's pid, or -ESRCH (-EINVAL for pr NULL). */
 PIDRING_API int pidring_pid(struct pidring *pr, pidring_id id);
 
 /*
  * Copy the proc's bind socket path into buf (NUL-terminated); returns its
  * length. Errors: -ESRCH, -ENOENT (proc has no bind socket), -ENAMETOOLONG
- * (buf too small), -EINVAL (buf NULL).
+ * (buf too small), -EINVAL (pr or buf NULL).
  */
 PIDRING_API int pidring_socket_path(struct pidring *pr, pidring_id id, char *buf,
                                     size_t len);
