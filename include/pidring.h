@@ -66,13 +66,16 @@ struct pidring_opts {                    /* NULL opts = all defaults */
  * With opts->cgroup_dir, each proc is spawned into its own cgroup
  * <cgroup_dir>/<instance>/<slot>.<gen>; its whole tree is killed through
  * cgroup.kill (which also reaches grandchildren that left the process group)
- * and the cgroup is removed before its DONE.
+ * and the cgroup is removed before its DONE. Cgroups left by an engine whose
+ * process died are killed and removed here (waiting up to 100 ms for each to
+ * empty); instance directories of dead engines under the runtime base too.
  *
  * Errors: -EINVAL (unknown flags, ring_entries or max_procs out of range,
  * empty cgroup_dir), -ENOMEM, -ENAMETOOLONG (runtime base too long for a
  * socket path), -ENOTDIR (runtime base is a symlink or not a directory),
- * -EPERM (runtime base not ours), -ENOSYS (no io_uring, or no IORING_FEAT_NODROP), -ENOTSUP
- * (cgroup_dir is not cgroup v2 or lacks cgroup.kill), -EACCES/-EROFS
+ * -EPERM (runtime base not ours), -ENOSYS (no io_uring, or no
+ * IORING_FEAT_NODROP), -ENOTSUP (cgroup_dir is not cgroup v2 or lacks
+ * cgroup.kill), -EACCES/-EROFS
  * (cgroup_dir not writable), or what the kernel returned for io_uring_setup,
  * mkdir, open.
  */
