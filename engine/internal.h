@@ -136,7 +136,7 @@ struct pidring {
 	bool     in_dispatch;       /* handling the backlog: do not re-enter */
 	pid_t    owner_tid;
 	unsigned sq_entries;
-	int      evfd;              /* pidring_fd() under DEFER_TASKRUN, or -1 */
+	int      evfd;              /* pidring_fd()'s eventfd, or -1 until asked */
 
 	/* completions copied out of the CQ, handled in order */
 	struct io_uring_cqe *cqb;
@@ -200,6 +200,8 @@ static inline pidring_id pr_make_id(uint32_t idx, uint32_t gen)
 
 /* ring.c */
 struct io_uring_sqe *pr_sqe(struct pidring *pr);
+struct io_uring_sqe *pr_esqe(struct pidring *pr, enum pr_op op);
+void pr_drive(struct pidring *pr, uint64_t max_ns);
 int  pr_reserve(struct pidring *pr, unsigned n);
 int  pr_submit(struct pidring *pr);
 struct pidring_event *pr_event_slot(struct pidring *pr);

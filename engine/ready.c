@@ -62,15 +62,6 @@ int pr_ready_init(struct pidring *pr)
 	return pr->rd ? 0 : -ENOMEM;
 }
 
-static struct io_uring_sqe *pr_esqe(struct pidring *pr, enum pr_op op)
-{
-	struct io_uring_sqe *sqe = pr_sqe(pr);
-
-	io_uring_sqe_set_data64(sqe, pr_ud(op, PR_ENGINE_SLOT, 0));
-	pr->engine_inflight++;
-	return sqe;
-}
-
 static int pr_arm_inotify(struct pidring *pr)
 {
 	struct io_uring_sqe *sqe;
@@ -723,13 +714,8 @@ void pr_ready_quiesce(struct pidring *pr)
 		pr_submit(pr);
 	}
 	pr_orphans_cancel(pr);
-	while (pr->engine_inflight && pr_now_ns() < end) {
-		struct __kernel_timespec ts = { .tv_nsec = 10000000 };
-		struct io_uring_cqe *cqe;
-
-		io_uring_submit_and_wait_timeout(&pr->ring, &cqe, 1, &ts, NULL);
-		pr_process_cqes(pr);
-	}
+	while (pr->engine_inflight && pr_now_ns() < end)
+		pr_drive(pr, 10000000u);
 	/* Still in the kernel's hands: never freed. */
 	if (pr->engine_inflight)
 		pr->rd = NULL;

@@ -90,14 +90,12 @@ int pr_arm_watch(struct pidring *pr, struct pr_proc *p, uint32_t idx)
 
 	if (ret)
 		return ret;
-	sqe = pr_sqe(pr);
+	sqe = pr_psqe(pr, p, idx, PR_OP_WATCH);
 	if (pr->has_waitid)
 		pr_prep_waitid(sqe, (idtype_t)P_PIDFD, (id_t)p->pidfd, &p->watch_si,
 			       WEXITED);
 	else
 		io_uring_prep_poll_add(sqe, p->pidfd, POLLIN);
-	io_uring_sqe_set_data64(sqe, pr_ud(PR_OP_WATCH, idx, p->gen));
-	p->inflight++;
 	p->armed |= PR_ARM(PR_OP_WATCH);
 	return 0;
 }

@@ -161,6 +161,29 @@ struct io_uring_sqe *pr_sqe(struct pidring *pr)
 	return io_uring_get_sqe(&pr->ring);
 }
 
+/* An SQE of the engine's own (no proc), counted until its completion. */
+struct io_uring_sqe *pr_esqe(struct pidring *pr, enum pr_op op)
+{
+	struct io_uring_sqe *sqe = pr_sqe(pr);
+
+	io_uring_sqe_set_data64(sqe, pr_ud(op, PR_ENGINE_SLOT, 0));
+	pr->engine_inflight++;
+	return sqe;
+}
+
+/* Wait for completions up to max_ns (at most), then handle them. */
+void pr_drive(struct pidring *pr, uint64_t max_ns)
+{
+	struct __kernel_timespec ts = {
+		.tv_sec = (long long)(max_ns / 1000000000u),
+		.tv_nsec = (long long)(max_ns % 1000000000u),
+	};
+	struct io_uring_cqe *cqe;
+
+	io_uring_submit_and_wait_timeout(&pr->ring, &cqe, 1, &ts, NULL);
+	pr_process_cqes(pr);
+}
+
 /* ---- engine life ---- */
 
 static int pr_ring_setup(struct pidring *pr, unsigned entries)
@@ -289,18 +312,13 @@ static void pr_abandon(struct pidring *pr)
 	bool busy = true;
 
 	if (pr_reserve(pr, 1) == 0) {
-		sqe = pr_sqe(pr);
+		sqe = pr_esqe(pr, PR_OP_NOP);
 		io_uring_prep_cancel64(sqe, 0, IORING_ASYNC_CANCEL_ANY |
 					       IORING_ASYNC_CANCEL_ALL);
-		io_uring_sqe_set_data64(sqe, pr_ud(PR_OP_NOP, PR_ENGINE_SLOT, 0));
 		pr_submit(pr);
 	}
 	while (busy && pr_now_ns() < end) {
-		struct __kernel_timespec ts = { .tv_nsec = 10000000 };
-		struct io_uring_cqe *cqe;
-
-		io_uring_submit_and_wait_timeout(&pr->ring, &cqe, 1, &ts, NULL);
-		pr_process_cqes(pr);
+		pr_drive(pr, 10000000u);
 		busy = false;
 		for (uint32_t i = 0; i < pr->used; i++)
 			busy |= pr->procs[i].state != PR_FREE && pr->procs[i].inflight;
@@ -346,22 +364,13 @@ int pidring_destroy(struct pidring *pr, int timeout_ms)
 	}
 	while (pr->live) {
 		uint64_t now = pr_now_ns();
-		struct __kernel_timespec ts;
-		struct io_uring_cqe *cqe;
-		uint64_t left;
 
 		if (now >= end) {
 			ret = -ETIMEDOUT;
 			break;
 		}
-		left = end - now;
-		if (left > 100000000u)
-			left = 100000000u;
-		ts.tv_sec = 0;
-		ts.tv_nsec = (long long)left;
 		pr_run_pending(pr);
-		io_uring_submit_and_wait_timeout(&pr->ring, &cqe, 1, &ts, NULL);
-		pr_process_cqes(pr);
+		pr_drive(pr, end - now < 100000000u ? end - now : 100000000u);
 	}
 	if (ret)
 		pr_abandon(pr);

@@ -384,12 +384,10 @@ void pr_orphans_arm(struct pidring *pr)
 		return;
 	if (pr_reserve(pr, 1))
 		return;
-	sqe = pr_sqe(pr);
+	sqe = pr_esqe(pr, PR_OP_ORPHAN);
 	memset(&pr->orphan_si, 0, sizeof(pr->orphan_si));
 	pr_prep_waitid(sqe, P_ALL, 0, &pr->orphan_si, WEXITED | WNOWAIT);
-	io_uring_sqe_set_data64(sqe, pr_ud(PR_OP_ORPHAN, PR_ENGINE_SLOT, 0));
 	pr->orphan_armed = true;
-	pr->engine_inflight++;
 }
 
 /* Reap every exited child the engine does not track, without blocking. */
@@ -432,13 +430,11 @@ void pr_orphans_cqe(struct pidring *pr, enum pr_op op, int res)
 	/* A tracked child is exiting: its chain reaps it; look again soon. */
 	if (pr->orphan_retry || pr_reserve(pr, 1))
 		return;
-	sqe = pr_sqe(pr);
+	sqe = pr_esqe(pr, PR_OP_ORETRY);
 	pr->orphan_ts.tv_sec = 0;
 	pr->orphan_ts.tv_nsec = 1000000;
 	io_uring_prep_timeout(sqe, &pr->orphan_ts, 0, 0);
-	io_uring_sqe_set_data64(sqe, pr_ud(PR_OP_ORETRY, PR_ENGINE_SLOT, 0));
 	pr->orphan_retry = true;
-	pr->engine_inflight++;
 	pr_submit(pr);
 }
 
@@ -451,16 +447,12 @@ void pr_orphans_cancel(struct pidring *pr)
 	if (pr_reserve(pr, 2))
 		return;
 	if (pr->orphan_armed) {
-		sqe = pr_sqe(pr);
+		sqe = pr_esqe(pr, PR_OP_NOP);
 		io_uring_prep_cancel64(sqe, pr_ud(PR_OP_ORPHAN, PR_ENGINE_SLOT, 0), 0);
-		io_uring_sqe_set_data64(sqe, pr_ud(PR_OP_NOP, PR_ENGINE_SLOT, 0));
-		pr->engine_inflight++;
 	}
 	if (pr->orphan_retry) {
-		sqe = pr_sqe(pr);
+		sqe = pr_esqe(pr, PR_OP_NOP);
 		io_uring_prep_cancel64(sqe, pr_ud(PR_OP_ORETRY, PR_ENGINE_SLOT, 0), 0);
-		io_uring_sqe_set_data64(sqe, pr_ud(PR_OP_NOP, PR_ENGINE_SLOT, 0));
-		pr->engine_inflight++;
 	}
 	pr_submit(pr);
 }
