@@ -296,11 +296,6 @@ int pr_ready_prepare(struct pidring *pr, struct pr_proc *p, uint32_t idx,
 	return -EINVAL;
 }
 
-void pr_ready_abort(struct pidring *pr, struct pr_proc *p, uint32_t idx)
-{
-	pr_ready_release(pr, p, idx);
-}
-
 static void pr_arm_deadline(struct pidring *pr, struct pr_proc *p, uint32_t idx,
 			    uint64_t ns)
 {
@@ -685,9 +680,8 @@ static void pr_on_notify(struct pidring *pr, int res)
 		pr_submit(pr);
 }
 
-void pr_ready_engine_cqe(struct pidring *pr, enum pr_op op, int res, unsigned flags)
+void pr_ready_engine_cqe(struct pidring *pr, enum pr_op op, int res)
 {
-	(void)flags;
 	if (op == PR_OP_INOTIFY)
 		pr_on_inotify(pr, res);
 	else if (op == PR_OP_NOTIFY)

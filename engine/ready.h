@@ -28,8 +28,6 @@ void pr_ready_env_free(struct pr_spawn_env *env);
 /* After clone: arms the deadline and the first probe. */
 int  pr_ready_arm(struct pidring *pr, struct pr_proc *p, uint32_t idx,
 		  const struct pidring_spawn *s);
-/* A spawn failed after prepare: drop what prepare made. */
-void pr_ready_abort(struct pidring *pr, struct pr_proc *p, uint32_t idx);
 
 void pr_ready_prep_unlink(struct pidring *pr, struct pr_proc *p, uint32_t idx,
 			  struct io_uring_sqe *sqe);
@@ -37,6 +35,6 @@ void pr_ready_release(struct pidring *pr, struct pr_proc *p, uint32_t idx);
 void pr_ready_cqe(struct pidring *pr, struct pr_proc *p, uint32_t idx,
 		  enum pr_op op, int res);
 void pr_ready_quiesce(struct pidring *pr);
-void pr_ready_engine_cqe(struct pidring *pr, enum pr_op op, int res, unsigned flags);
+void pr_ready_engine_cqe(struct pidring *pr, enum pr_op op, int res);
 
 #endif /* PR_READY_H */

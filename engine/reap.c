@@ -508,7 +508,7 @@ void pr_complete(struct pidring *pr, struct io_uring_cqe *cqe)
 		if (pr->engine_inflight)
 			pr->engine_inflight--;
 		if (op == PR_OP_INOTIFY || op == PR_OP_NOTIFY)
-			pr_ready_engine_cqe(pr, op, cqe->res, cqe->flags);
+			pr_ready_engine_cqe(pr, op, cqe->res);
 		else if (op == PR_OP_ORPHAN || op == PR_OP_ORETRY)
 			pr_orphans_cqe(pr, op, cqe->res);
 		return;

@@ -394,7 +394,7 @@ int pidring_spawn(struct pidring *pr, const struct pidring_spawn *s, pidring_id 
 	if (cg_procs >= 0)
 		close(cg_procs);
 	if (ret) {
-		pr_ready_abort(pr, p, idx);
+		pr_ready_release(pr, p, idx);
 		pr_tree_release(pr, p, idx);
 		pr_slot_release(pr, idx);
 		return ret;
