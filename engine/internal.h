@@ -130,11 +130,12 @@ struct pidring {
 	struct io_uring ring;
 	unsigned flags;             /* opts flags */
 	bool     has_waitid;        /* kernel WAITID and not PIDRING_F_NO_WAITID */
-	bool     defer_taskrun;
+	bool     taskrun_flag;      /* IORING_SQ_TASKRUN tells when to enter */
 	bool     destroying;
 	bool     ring_ok;
 	bool     in_dispatch;       /* handling the backlog: do not re-enter */
 	pid_t    owner_tid;
+	pid_t    owner_pid;         /* getpid() at pidring_new */
 	unsigned sq_entries;
 	int      evfd;              /* pidring_fd()'s eventfd, or -1 until asked */
 

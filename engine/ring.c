@@ -188,8 +188,12 @@ void pr_drive(struct pidring *pr, uint64_t max_ns)
 
 static int pr_ring_setup(struct pidring *pr, unsigned entries)
 {
+	/* TASKRUN_FLAG: the kernel raises IORING_SQ_TASKRUN when completions
+	 * wait for us to enter, so a look that would find nothing skips the
+	 * system call (pr_ring_has_work). */
 	static const unsigned tries[] = {
-		IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN,
+		IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN |
+			IORING_SETUP_TASKRUN_FLAG,
 		IORING_SETUP_SINGLE_ISSUER,
 		0,
 	};
@@ -215,7 +219,7 @@ static int pr_ring_setup(struct pidring *pr, unsigned entries)
 		io_uring_queue_exit(&pr->ring);
 		return -ENOSYS;
 	}
-	pr->defer_taskrun = p.flags & IORING_SETUP_DEFER_TASKRUN;
+	pr->taskrun_flag = p.flags & IORING_SETUP_TASKRUN_FLAG;
 	pr->sq_entries = p.sq_entries;
 	pr->ring_ok = true;
 	return 0;
@@ -278,6 +282,7 @@ int pidring_new(struct pidring **out, const struct pidring_opts *opts)
 	pr->inotify_fd = pr->notify_fd = -1;
 	pr->cg_fd = pr->cg_parent_fd = pr->evfd = -1;
 	pr->owner_tid = (pid_t)syscall(SYS_gettid);
+	pr->owner_pid = getpid();
 
 	ret = pr_slots_init(pr, o.max_procs);
 	if (!ret)
@@ -305,12 +310,26 @@ int pidring_new(struct pidring **out, const struct pidring_opts *opts)
  * so that no completion can write into memory we are about to free, then
  * reap what can be reaped and close what is open.
  */
+/* How long a timed-out destroy lets killed procs die before it gives up. */
+#define PR_ABANDON_GRACE_NS 100000000ull
+
 static void pr_abandon(struct pidring *pr)
 {
 	struct io_uring_sqe *sqe;
-	uint64_t end = pr_now_ns() + 1000000000ull;
+	uint64_t now = pr_now_ns(), end = now + 1000000000ull;
+	uint64_t grace = now + PR_ABANDON_GRACE_NS;
 	bool busy = true;
 
+	/*
+	 * Every proc has been sent SIGKILL and has its chain in. Those not in
+	 * uninterruptible sleep die within a moment: let their chains reap
+	 * them. Cancelling first would cancel their WAITIDs too, and the
+	 * hard-linked CLOSE would then leave them zombies.
+	 */
+	while (pr->live && (now = pr_now_ns()) < grace) {
+		pr_run_pending(pr);
+		pr_drive(pr, grace - now);
+	}
 	if (pr_reserve(pr, 1) == 0) {
 		sqe = pr_esqe(pr, PR_OP_NOP);
 		io_uring_prep_cancel64(sqe, 0, IORING_ASYNC_CANCEL_ANY |
@@ -416,6 +435,19 @@ static unsigned pr_pop_events(struct pidring *pr, struct pidring_event *ev, unsi
 	return n;
 }
 
+/*
+ * Whether entering the ring could bring anything: SQEs to submit, task work
+ * the kernel flagged (IORING_SQ_TASKRUN, set as it queues a completion for
+ * us), or completions held back by a full CQ. Without the flag, always.
+ */
+static bool pr_ring_has_work(struct pidring *pr)
+{
+	if (!pr->taskrun_flag || io_uring_sq_ready(&pr->ring))
+		return true;
+	return IO_URING_READ_ONCE(*pr->ring.sq.kflags) &
+	       (IORING_SQ_TASKRUN | IORING_SQ_CQ_OVERFLOW);
+}
+
 int pidring_wait(struct pidring *pr, struct pidring_event *ev, unsigned max,
 		 int timeout_ms)
 {
@@ -448,9 +480,12 @@ int pidring_wait(struct pidring *pr, struct pidring_event *ev, unsigned max,
 			 * eventfd is reset right before: whatever completes
 			 * after this makes it readable again. */
 			pr_evfd_drain(pr);
-			ret = io_uring_submit_and_get_events(&pr->ring);
-			if (ret < 0 && ret != -EINTR && ret != -EAGAIN && ret != -EBUSY)
-				return ret;
+			if (pr_ring_has_work(pr)) {
+				ret = io_uring_submit_and_get_events(&pr->ring);
+				if (ret < 0 && ret != -EINTR && ret != -EAGAIN &&
+				    ret != -EBUSY)
+					return ret;
+			}
 		}
 		ret = pr_process_cqes(pr);
 		if (pr->evq.len) {

@@ -268,7 +268,7 @@ int pr_clone(struct pidring *pr, struct pr_proc *p, const struct pidring_spawn *
 	struct pr_plan pl = {
 		.path = s->path, .argv = argv, .envp = envp ? envp : environ,
 		.cwd = s->cwd, .fds = s->fds, .nfds = s->nfds,
-		.devnull = pr->devnull, .flags = s->flags, .parent = getpid(),
+		.devnull = pr->devnull, .flags = s->flags, .parent = pr->owner_pid,
 		.cg_procs = cg_procs, .spec = s,
 	};
 	uint64_t all = ~(uint64_t)0, old;

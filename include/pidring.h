@@ -87,7 +87,9 @@ PIDRING_API int pidring_new(struct pidring **out, const struct pidring_opts *opt
  * timeout_ms < 0 waits as long as it takes. pr == NULL is harmless (returns 0).
  * Returns 0, or -ETIMEDOUT when some proc was not reaped in time: every proc
  * has been sent SIGKILL by then and the engine is freed all the same (a child
- * stuck in uninterruptible sleep is left as a zombie of the process).
+ * stuck in uninterruptible sleep is left as a zombie of the process). Even
+ * then, killed procs get up to 100 ms more to die and be reaped, so a short
+ * timeout (0 included) leaves no zombie of a child that could die.
  */
 PIDRING_API int pidring_destroy(struct pidring *pr, int timeout_ms);
 
