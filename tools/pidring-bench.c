@@ -37,7 +37,9 @@
  *
  * Convention: ratio_to_floor = floor cost / contender cost. For rates that is
  * contender / floor; for latencies and times it is floor / contender. 1.00
- * is the floor; a value below 1 is slower.
+ * is the floor; a value below 1 is slower. For rates and times it is the
+ * median of the per-round ratios (paired_ratio), for latencies the ratio of
+ * the p50s over all samples.
  *
  * The child is $PIDRING_CHILD, or else pidring-child beside this binary. The
  * peer scripts come from $PIDRING_BENCH_SCRIPTS, or else ../tools/bench
@@ -109,6 +111,7 @@ extern char **environ;
 static struct {
 	bool     quick, peers;
 	int      rounds;
+	int      spawn_rounds;    /* spawn and fallback: more, shorter rounds */
 	unsigned spawn_n;         /* spawn: cycles per contender per round */
 	unsigned ready_n;         /* ready: cycles (pidring, floor) */
 	unsigned poll_n;          /* ready: cycles of the sleep-poll peer */
@@ -1004,11 +1007,11 @@ static int run_spawn_cont(struct cont *c, unsigned n, unsigned conc, double *rat
 	return r;
 }
 
-static void run_rounds(struct cont *cs, int nc, const char *what,
-		       int (*fn)(struct cont *, void *), void *arg)
+static void run_rounds_n(struct cont *cs, int nc, const char *what, int rounds,
+			 int (*fn)(struct cont *, void *), void *arg)
 {
-	for (int rd = 0; rd < cfg.rounds; rd++) {
-		progress("%s: round %d/%d", what, rd + 1, cfg.rounds);
+	for (int rd = 0; rd < rounds; rd++) {
+		progress("%s: round %d/%d", what, rd + 1, rounds);
 		for (int j = 0; j < nc; j++) {
 			struct cont *c = &cs[(j + rd) % nc];
 
@@ -1021,6 +1024,30 @@ static void run_rounds(struct cont *cs, int nc, const char *what,
 			}
 		}
 	}
+}
+
+static void run_rounds(struct cont *cs, int nc, const char *what,
+		       int (*fn)(struct cont *, void *), void *arg)
+{
+	run_rounds_n(cs, nc, what, cfg.rounds, fn, arg);
+}
+
+/*
+ * The ratio to the floor, round by round: the median over rounds of the
+ * contender's value in round k against the floor's in round k, which ran
+ * next to it. Drift on a shared machine moves both values of a round
+ * alike, so the per-round ratios scatter far less than the values do.
+ * rate: values are rates (contender / floor); else times (floor / contender).
+ * A contender stops at its first failed round, so val[k] is round k.
+ */
+static double paired_ratio(const struct cont *c, const struct cont *fl, bool rate)
+{
+	double t[MAX_ROUNDS];
+	int n = c->nval < fl->nval ? c->nval : fl->nval;
+
+	for (int k = 0; k < n; k++)
+		t[k] = rate ? c->val[k] / fl->val[k] : fl->val[k] / c->val[k];
+	return median(t, n);
 }
 
 struct spawn_arg { unsigned n, c; };
@@ -1040,11 +1067,11 @@ static int spawn_round(struct cont *c, void *arg)
 static void rate_rows(const char *scen, const char *fb_scen, const char *variant,
 		      struct cont *cs, int nc)
 {
-	double floor_rate = NAN;
+	const struct cont *fl = NULL;
 
 	for (int i = 0; i < nc; i++)
 		if (cs[i].kind == K_FLOOR && cs[i].nval)
-			floor_rate = median(cs[i].val, cs[i].nval);
+			fl = &cs[i];
 	for (int i = 0; i < nc; i++) {
 		struct cont *c = &cs[i];
 		bool fb = c->kind == K_PIDRING && (c->flags & PIDRING_F_NO_WAITID);
@@ -1066,7 +1093,8 @@ static void rate_rows(const char *scen, const char *fb_scen, const char *variant
 		r->samples = c->lat.n;
 		r->p50 = pct(c->lat.v, c->lat.n, 0.50);
 		r->p99 = pct(c->lat.v, c->lat.n, 0.99);
-		r->ratio = r->rate / floor_rate;
+		if (fl)
+			r->ratio = paired_ratio(c, fl, true);
 		if (c->failed)
 			snprintf(r->note, sizeof(r->note), "FAILED in a round: %s", c->why);
 		else if (fb && scen)
@@ -1102,7 +1130,7 @@ static void scenario_spawn(void)
 		}
 		snprintf(variant, sizeof(variant), "C=%u", concs[ci]);
 		snprintf(what, sizeof(what), "spawn %s", variant);
-		run_rounds(cs, nc, what, spawn_round, &a);
+		run_rounds_n(cs, nc, what, cfg.spawn_rounds, spawn_round, &a);
 		rate_rows(main_ ? "spawn" : NULL, fb ? "fallback" : NULL, variant, cs, nc);
 		cont_free(cs, nc);
 		check_reaped("spawn");
@@ -1364,7 +1392,7 @@ static int ready_round(struct cont *c, void *arg)
 static void scenario_ready(void)
 {
 	struct cont cs[3];
-	double fl_p50 = NAN, fl_rate = NAN;
+	double fl_p50 = NAN;
 	int nc = 0;
 
 	memset(cs, 0, sizeof(cs));
@@ -1374,10 +1402,8 @@ static void scenario_ready(void)
 	peer_skip_note(&cs[2], g.python, "py_ready_poll.py");
 	run_rounds(cs, nc, "ready", ready_round, NULL);
 
-	if (cs[0].nval) {
+	if (cs[0].nval)
 		fl_p50 = pct(cs[0].lat.v, cs[0].lat.n, 0.5);
-		fl_rate = median(cs[0].val, cs[0].nval);
-	}
 	for (int i = 0; i < nc; i++) {
 		struct cont *c = &cs[i];
 		struct row *lr = add_row("ready", "spawn→ready", c->name, M_LAT);
@@ -1401,7 +1427,7 @@ static void scenario_ready(void)
 		cr->samples = c->lat2.n;
 		cr->p50 = pct(c->lat2.v, c->lat2.n, 0.50);
 		cr->p99 = pct(c->lat2.v, c->lat2.n, 0.99);
-		cr->ratio = cr->rate / fl_rate;
+		cr->ratio = cs[0].nval ? paired_ratio(c, &cs[0], true) : NAN;
 		if (c->failed) {
 			snprintf(lr->note, sizeof(lr->note), "FAILED in a round: %s", c->why);
 			snprintf(cr->note, sizeof(cr->note), "%s", lr->note);
@@ -1542,7 +1568,6 @@ static void scenario_storm(void)
 {
 	bool main_ = want("storm"), fb = want("fallback");
 	struct cont cs[3];
-	double fl = NAN;
 	char what[32];
 	int nc = 0;
 
@@ -1555,8 +1580,6 @@ static void scenario_storm(void)
 					  .flags = PIDRING_F_NO_WAITID };
 	snprintf(what, sizeof(what), "storm %u", cfg.storm_n);
 	run_rounds(cs, nc, what, storm_round, NULL);
-	if (cs[0].nval)
-		fl = median(cs[0].val, cs[0].nval);
 	for (int i = 0; i < nc; i++) {
 		struct cont *c = &cs[i];
 		bool isfb = c->flags & PIDRING_F_NO_WAITID;
@@ -1575,7 +1598,7 @@ static void scenario_storm(void)
 		}
 		r->median = median(c->val, c->nval);
 		r->rate = cfg.storm_n / (r->median / 1e3);
-		r->ratio = fl / r->median;
+		r->ratio = cs[0].nval ? paired_ratio(c, &cs[0], false) : NAN;
 		r->rounds = c->nval;
 		snprintf(r->note, sizeof(r->note), "%s %.2f ms (median)%s%s%s",
 			 c->kind == K_SFLOOR ? "all SIGKILLs sent in" : "all cancel calls took",
@@ -2018,9 +2041,12 @@ static void print_table(double secs)
 	       cfg.quick ? " --quick" : "", pidring_version(), sysconf(_SC_NPROCESSORS_ONLN),
 	       u.release, cfg.rounds, cfg.rounds == 1 ? "" : "s", secs);
 	printf("ratio = floor cost / contender cost (rate: contender/floor; latency, time: "
-	       "floor/contender); 1.00 = the floor, < 1 slower. median: over rounds for rates "
+	       "floor/contender); 1.00 = the floor, < 1 slower. Rates and times: the median "
+	       "of per-round ratios (each round runs every contender back to back); "
+	       "latencies: ratio of p50s over all samples. median: over rounds for rates "
 	       "and times, over all samples for latencies; p50/p99: per-proc latency over all "
-	       "samples.\n\n");
+	       "samples. spawn runs %d rounds, the other scenarios %d.\n\n",
+	       cfg.spawn_rounds, cfg.rounds);
 	printf("| scenario | variant | contender | median | p50 | p99 | rate | ratio | note |\n");
 	printf("|---|---|---|---:|---:|---:|---:|---:|---|\n");
 	for (int i = 0; i < nrows; i++) {
@@ -2382,7 +2408,8 @@ int main(int argc, char **argv)
 	}
 	if (cfg.quick) {
 		cfg.rounds = 3;
-		cfg.spawn_n = 600;
+		cfg.spawn_rounds = 7;
+		cfg.spawn_n = 300;
 		cfg.ready_n = 200;
 		cfg.poll_n = 20;
 		cfg.big_n = 200;
@@ -2391,7 +2418,8 @@ int main(int argc, char **argv)
 		cfg.peer_timeout_s = 60;
 	} else {
 		cfg.rounds = 5;
-		cfg.spawn_n = 2000;
+		cfg.spawn_rounds = 11;
+		cfg.spawn_n = 1000;
 		cfg.ready_n = 1000;
 		cfg.poll_n = 40;
 		cfg.big_n = 500;
@@ -2402,7 +2430,7 @@ int main(int argc, char **argv)
 	cfg.storm_n = 1000;
 	cfg.pop_n = 10000;
 	if (rounds)
-		cfg.rounds = rounds;
+		cfg.rounds = cfg.spawn_rounds = rounds;
 	if (pop)
 		cfg.pop_n = (unsigned)pop;
 
