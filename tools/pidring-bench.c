@@ -11,8 +11,10 @@
  * per-round value, and latency percentiles over all samples:
  *
  *   spawn       N spawn→DONE cycles of the static do-nothing child, C = 1 and
- *               C = 32 in flight: pidring, the floor, posix_spawn + waitpid,
- *               Node child_process and Python asyncio (tools/bench/).
+ *               C = 32 in flight: pidring, the floor, the same-job floor,
+ *               posix_spawn + waitpid, Node child_process and Python asyncio
+ *               (tools/bench/). pidring's note gives its ratio to the
+ *               same-job floor: the engine's own cost, without the rules'.
  *   ready       spawn→READY latency, and the full cycle (spawn, ready, cancel,
  *               DONE), for a child that binds at once: pidring BIND, the floor
  *               (inotify + connect), and the 50 ms sleep-poll practice (Python).
@@ -33,7 +35,10 @@
  * do: block signals, clone(CLONE_VM|CLONE_VFORK|CLONE_PIDFD), have the child
  * empty its signal mask and execve, then poll() on the pidfds and waitid(P_PIDFD).
  * Floor children that would outlive the bench if it crashed (those in ready
- * and storm) also set PDEATHSIG.
+ * and storm) also set PDEATHSIG. The same-job floor is that floor with the
+ * child doing by hand what DESIGN rule 6 and the process group ask of
+ * pidring's (floor_hygiene): every signal disposition reset, setpgid,
+ * PDEATHSIG, 0-2 on /dev/null, nothing else open.
  *
  * Convention: ratio_to_floor = floor cost / contender cost. For rates that is
  * contender / floor; for latencies and times it is floor / contender. 1.00
@@ -132,6 +137,7 @@ static struct {
 	char  pdir[PATH_MAX];     /* the sleep-poll peer's socket dir */
 	char  node_ver[64], node_uv[32], py_ver[64];
 	char *stack;              /* the floor's clone stack */
+	int   devnull;            /* the same-job floor's 0, 1 and 2 */
 	bool  kernel_waitid;
 	bool  failed;             /* a contender failed or something leaked */
 } g;
@@ -406,14 +412,65 @@ struct fspawn {
 	char *const  *envp;
 	bool          pdeath;
 	bool          unshare;    /* CLONE_FILES, then close_range(UNSHARE) */
+	bool          hygiene;    /* also what DESIGN rule 6 asks (see below) */
+	int           devnull;
+	pid_t         parent;
 	volatile int  err;
 };
+
+/* The kernel's struct sigaction, for rt_sigaction. */
+struct ksigaction {
+	void (*handler)(int);
+	unsigned long flags;
+	void (*restorer)(void);
+	uint64_t mask;
+};
+
+/*
+ * What pidring's child does besides exec, by hand: every signal disposition
+ * back to the default (ignored ones included), its own process group,
+ * PDEATHSIG, 0-2 on /dev/null and nothing else open. The "same job" floor
+ * runs it, to tell the engine's own cost from the cost of the rules.
+ */
+static int floor_hygiene(struct fspawn *f)
+{
+	struct ksigaction dfl = { .handler = SIG_DFL }, old;
+
+	for (int sig = 1; sig <= 64; sig++) {
+		if (sig == SIGKILL || sig == SIGSTOP)
+			continue;
+		if (syscall(SYS_rt_sigaction, sig, NULL, &old, sizeof(uint64_t)) == 0 &&
+		    old.handler != SIG_DFL)
+			syscall(SYS_rt_sigaction, sig, &dfl, NULL, sizeof(uint64_t));
+	}
+	if (setpgid(0, 0) < 0 || prctl(PR_SET_PDEATHSIG, SIGKILL) < 0)
+		return errno;
+	if (getppid() != f->parent)
+		return ESRCH;
+	if (syscall(SYS_close_range, (unsigned)f->devnull + 1, ~0u, CLOSE_RANGE_UNSHARE) < 0)
+		return errno;
+	for (int fd = 0; fd < 3; fd++)
+		if (dup2(f->devnull, fd) < 0)
+			return errno;
+	if (syscall(SYS_close_range, 3u, ~0u, 0) < 0)
+		return errno;
+	return 0;
+}
 
 static int floor_child(void *arg)
 {
 	struct fspawn *f = arg;
 	uint64_t empty = 0;
 
+	if (f->hygiene) {
+		int e = floor_hygiene(f);
+
+		if (e) {
+			f->err = e;
+			_exit(127);
+		}
+		goto exec;
+	}
 	if (f->pdeath)
 		prctl(PR_SET_PDEATHSIG, SIGKILL);
 	/*
@@ -426,6 +483,7 @@ static int floor_child(void *arg)
 		f->err = errno;
 		_exit(127);
 	}
+exec:
 	syscall(SYS_rt_sigprocmask, SIG_SETMASK, &empty, NULL, sizeof(empty));
 	execve(f->path, f->argv, f->envp);
 	f->err = errno ? errno : ENOEXEC;
@@ -444,7 +502,7 @@ static int floor_spawn(struct fspawn *f, int *pidfd)
 	syscall(SYS_rt_sigprocmask, SIG_SETMASK, &all, &old, sizeof(all));
 	pid = clone(floor_child, g.stack + STACK_SIZE,
 		    CLONE_VM | CLONE_VFORK | CLONE_PIDFD | SIGCHLD |
-		    (f->unshare ? CLONE_FILES : 0), f, &fd);
+		    (f->unshare || f->hygiene ? CLONE_FILES : 0), f, &fd);
 	e = errno;
 	syscall(SYS_rt_sigprocmask, SIG_SETMASK, &old, NULL, sizeof(old));
 	if (pid < 0)
@@ -486,13 +544,17 @@ static void floor_abort(struct pollfd *pf, unsigned n)
 	}
 }
 
+enum { FL_UNSHARE = 1, FL_HYGIENE = 2 };
+
 /* N spawn→exit cycles, C in flight; *rate is cycles/s. lat: µs per proc
- * (NULL for warm-up). unshare: the CLONE_FILES variant. */
-static int floor_cycles(unsigned n, unsigned c, bool unshare, struct samples *lat,
+ * (NULL for warm-up). mode: FL_UNSHARE, the CLONE_FILES variant;
+ * FL_HYGIENE, the same job as pidring's child (floor_hygiene). */
+static int floor_cycles(unsigned n, unsigned c, unsigned mode, struct samples *lat,
 			double *rate)
 {
 	struct fspawn f = { .path = g.child, .argv = argv_plain, .envp = environ,
-			    .unshare = unshare };
+			    .unshare = mode & FL_UNSHARE, .hygiene = mode & FL_HYGIENE,
+			    .devnull = g.devnull, .parent = getpid() };
 	struct pollfd pf[MAX_C];
 	uint64_t t0[MAX_C], start;
 	unsigned nf = 0, spawned = 0, done = 0;
@@ -935,7 +997,7 @@ static int run_peer(const char *interp, const char *script, const char *const *a
 
 /* ---- scenario 1 (and 6): spawn ---- */
 
-enum { K_PIDRING, K_FLOOR, K_PSX, K_NODE, K_PY };
+enum { K_PIDRING, K_FLOOR, K_SAMEJOB, K_PSX, K_NODE, K_PY };
 
 static void peer_skip_note(struct cont *c, const char *interp, const char *script)
 {
@@ -966,9 +1028,14 @@ static int run_spawn_cont(struct cont *c, unsigned n, unsigned conc, double *rat
 		r = pr_spawn_cycles(c->flags, n, conc, &c->lat, rate);
 		break;
 	case K_FLOOR:
-		r = floor_cycles(WARMUP, 1, false, NULL, rate);
+		r = floor_cycles(WARMUP, 1, 0, NULL, rate);
 		if (!r)
-			r = floor_cycles(n, conc, false, &c->lat, rate);
+			r = floor_cycles(n, conc, 0, &c->lat, rate);
+		break;
+	case K_SAMEJOB:
+		r = floor_cycles(WARMUP, 1, FL_HYGIENE, NULL, rate);
+		if (!r)
+			r = floor_cycles(n, conc, FL_HYGIENE, &c->lat, rate);
 		break;
 	case K_PSX:
 		r = psx_cycles(WARMUP, 1, NULL, rate);
@@ -1067,11 +1134,14 @@ static int spawn_round(struct cont *c, void *arg)
 static void rate_rows(const char *scen, const char *fb_scen, const char *variant,
 		      struct cont *cs, int nc)
 {
-	const struct cont *fl = NULL;
+	const struct cont *fl = NULL, *sj = NULL;
 
-	for (int i = 0; i < nc; i++)
+	for (int i = 0; i < nc; i++) {
 		if (cs[i].kind == K_FLOOR && cs[i].nval)
 			fl = &cs[i];
+		if (cs[i].kind == K_SAMEJOB && cs[i].nval)
+			sj = &cs[i];
+	}
 	for (int i = 0; i < nc; i++) {
 		struct cont *c = &cs[i];
 		bool fb = c->kind == K_PIDRING && (c->flags & PIDRING_F_NO_WAITID);
@@ -1100,6 +1170,9 @@ static void rate_rows(const char *scen, const char *fb_scen, const char *variant
 		else if (fb && scen)
 			snprintf(r->note, sizeof(r->note), "same rounds as spawn %s; ratio vs "
 				 "the floor there", variant);
+		else if (c->kind == K_PIDRING && sj)
+			snprintf(r->note, sizeof(r->note), "x%.2f of the same-job floor",
+				 paired_ratio(c, sj, true));
 	}
 }
 
@@ -1109,7 +1182,7 @@ static void scenario_spawn(void)
 	bool main_ = want("spawn"), fb = want("fallback");
 
 	for (unsigned ci = 0; ci < 2; ci++) {
-		struct cont cs[6];
+		struct cont cs[8];
 		struct spawn_arg a = { cfg.spawn_n, concs[ci] };
 		char variant[16], what[32];
 		int nc = 0;
@@ -1122,6 +1195,8 @@ static void scenario_spawn(void)
 			cs[nc++] = (struct cont){ .name = "pidring NO_WAITID", .kind = K_PIDRING,
 						  .flags = PIDRING_F_NO_WAITID };
 		if (main_) {
+			cs[nc++] = (struct cont){ .name = "floor, same job as pidring's child",
+						  .kind = K_SAMEJOB };
 			cs[nc++] = (struct cont){ .name = "posix_spawn+waitpid", .kind = K_PSX };
 			cs[nc++] = (struct cont){ .name = "node child_process", .kind = K_NODE };
 			peer_skip_note(&cs[nc - 1], g.node, "node_spawn.js");
@@ -1627,9 +1702,9 @@ static int big_round(struct cont *c, void *arg)
 		r = pr_spawn_cycles(0, cfg.big_n, 1, &c->lat, &rate);
 		break;
 	case K_BFLOOR:
-		r = floor_cycles(WARMUP, 1, false, NULL, &rate);
+		r = floor_cycles(WARMUP, 1, 0, NULL, &rate);
 		if (!r)
-			r = floor_cycles(cfg.big_n, 1, false, &c->lat, &rate);
+			r = floor_cycles(cfg.big_n, 1, 0, &c->lat, &rate);
 		break;
 	default: {
 		char ns[16], err[600];
@@ -1850,9 +1925,9 @@ static int pop_round(struct cont *c, void *arg)
 	} else {
 		bool u = c->kind == K_PUNSHARE;
 
-		r = floor_cycles(WARMUP, 1, u, NULL, &rate);
+		r = floor_cycles(WARMUP, 1, u ? FL_UNSHARE : 0, NULL, &rate);
 		if (!r)
-			r = floor_cycles(cfg.pop_rate_n, 1, u, &c->lat, &rate);
+			r = floor_cycles(cfg.pop_rate_n, 1, u ? FL_UNSHARE : 0, &c->lat, &rate);
 	}
 	cycle_deadline = 0;
 	if (r) {
@@ -2487,6 +2562,11 @@ int main(int argc, char **argv)
 		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
 	if (g.stack == MAP_FAILED) {
 		perror("pidring-bench: mmap");
+		return 2;
+	}
+	g.devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
+	if (g.devnull < 0) {
+		perror("pidring-bench: /dev/null");
 		return 2;
 	}
 	e = getenv("TMPDIR");
