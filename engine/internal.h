@@ -73,7 +73,7 @@ static inline uint32_t pr_ud_slot(uint64_t ud) { return (uint32_t)(ud >> 32) & 0
 static inline uint32_t pr_ud_gen(uint64_t ud) { return (uint32_t)ud; }
 
 /* pr_proc.pend */
-enum { PR_PEND_NONE, PR_PEND_TAIL, PR_PEND_KILL, PR_PEND_REAP, PR_PEND_CG };
+enum { PR_PEND_NONE, PR_PEND_TAIL, PR_PEND_KILL, PR_PEND_REAP, PR_PEND_CG, PR_PEND_STOP };
 
 /* pr_proc.armed: the proc's operations that a chain must cancel. */
 #define PR_ARM(op) (1u << (op))

@@ -6,8 +6,8 @@
  * (<slot>.<gen>.sock in the instance directory). One inotify descriptor on
  * that directory is read on the ring; IN_CREATE names the slot directly, so
  * dispatch is O(1). bind() fires IN_CREATE before listen(): a CONNECT in that
- * gap gets ECONNREFUSED, and is retried after short ring TIMEOUTs with
- * backoff (after one immediate second try). No sleeps, no polling loops.
+ * gap gets ECONNREFUSED, and is retried after a few sched_yield()s, then
+ * after short ring TIMEOUTs with backoff. No sleeps, no polling loops.
  *
  * NOTIFY: systemd's Type=notify. One engine-owned datagram socket with
  * SO_PASSCRED, read on the ring; READY=1 counts only when the kernel says the
@@ -18,6 +18,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,6 +31,7 @@
 #include "ready.h"
 #include "tree.h"
 
+#define PR_PROBE_YIELDS    8u        /* inline retries of a refused probe */
 #define PR_RETRY_FIRST_US  10u
 #define PR_RETRY_MAX_US    4000u
 #define PR_NOTIFY_MAX      4096u     /* larger datagrams are dropped */
@@ -336,8 +338,8 @@ static void pr_bound_ready(struct pidring *pr, struct pr_proc *p, uint32_t idx)
  * What a failed connect means. ENOENT before IN_CREATE: not bound yet, and
  * inotify will say when. ECONNREFUSED: bound, not yet listening; most
  * runners listen() microseconds after the bind() that fired IN_CREATE, so
- * the caller asks once more at once, and after that short ring TIMEOUTs with
- * backoff take over.
+ * the caller has asked a few more times already, and after that short ring
+ * TIMEOUTs with backoff take over.
  */
 static void pr_refused(struct pidring *pr, struct pr_proc *p, uint32_t idx, int err)
 {
@@ -358,7 +360,8 @@ static void pr_refused(struct pidring *pr, struct pr_proc *p, uint32_t idx, int 
 static void pr_probe(struct pidring *pr, struct pr_proc *p, uint32_t idx, bool inline_ok)
 {
 	struct io_uring_sqe *sqe;
-	int r, tries = 0;
+	unsigned tries = 0;
+	int r;
 
 	if (p->armed & (PR_ARM(PR_OP_CONNECT) | PR_ARM(PR_OP_RETRY)))
 		return;        /* one probe at a time; its result decides */
@@ -385,10 +388,24 @@ static void pr_probe(struct pidring *pr, struct pr_proc *p, uint32_t idx, bool i
 		}
 		p->flags |= PRF_PROBE_NB;
 	}
-	do
+	/*
+	 * Refused right after IN_CREATE: bound, not yet listening. The runner
+	 * is a few instructions from listen(), and may be waiting for this
+	 * CPU: yield it and ask again, a few times (the first probe of a proc
+	 * only). A ring TIMEOUT, even of 10 us, costs tens of microseconds of
+	 * timer and wake-up here.
+	 */
+	for (;;) {
 		r = connect(p->probe_fd, (struct sockaddr *)p->sun, sizeof(*p->sun));
-	while (r < 0 && (errno == EINTR ||
-			 (errno == ECONNREFUSED && !tries++ && !(p->flags & PRF_REPROBED))));
+		if (r == 0 || (errno != EINTR && errno != ECONNREFUSED))
+			break;
+		if (errno == ECONNREFUSED) {
+			if (tries == PR_PROBE_YIELDS || (p->flags & PRF_REPROBED))
+				break;
+			tries++;
+			sched_yield();
+		}
+	}
 	if (r == 0 || errno == EISCONN) {
 		pr_bound_ready(pr, p, idx);
 		return;
@@ -563,8 +580,9 @@ static void pr_on_inotify(struct pidring *pr, int res)
 	} else if (res != -EAGAIN && res != -EINTR && res != -ECANCELED) {
 		return;        /* a broken inotify fd: deadlines still run */
 	}
-	if (res != -ECANCELED && pr->live && pr_arm_inotify(pr) == 0)
-		pr_submit(pr);
+	/* Re-armed for the next entry into the ring (see pidring_wait). */
+	if (res != -ECANCELED && pr->live)
+		pr_arm_inotify(pr);
 }
 
 /*
@@ -675,9 +693,8 @@ static void pr_on_notify(struct pidring *pr, int res)
 		}
 	}
 	if (res != -ECANCELED && (res >= 0 || res == -EAGAIN || res == -EINTR ||
-				  res == -ENOBUFS || res == -ENOMEM) &&
-	    pr_arm_notify(pr) == 0)
-		pr_submit(pr);
+				  res == -ENOBUFS || res == -ENOMEM))
+		pr_arm_notify(pr);          /* for the next entry, as above */
 }
 
 void pr_ready_engine_cqe(struct pidring *pr, enum pr_op op, int res)

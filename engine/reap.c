@@ -168,8 +168,8 @@ int pr_cancel_ops(struct pidring *pr, struct pr_proc *p, uint32_t idx, unsigned 
 		return ret;
 	/* The last cancel links to nothing. */
 	pr_put_mcancels(pr, p, idx, mask)->flags &= ~IOSQE_IO_HARDLINK;
-	/* Queued: a refused submit is retried by the next enter. */
-	pr_submit(pr);
+	/* Nothing waits on these: they go in with the next entry into the
+	 * ring rather than with a system call of their own. */
 	return 0;
 }
 
@@ -422,6 +422,12 @@ void pr_run_pending(struct pidring *pr)
 		case PR_PEND_CG:
 			pr_tree_linger(pr, p, i);
 			break;
+		case PR_PEND_STOP:
+			if ((p->state == PR_BINDING || p->state == PR_RUNNING) &&
+			    pr_stop_chain(pr, p, i, (unsigned)(p->grace.tv_sec * 1000 +
+							       p->grace.tv_nsec / 1000000)) < 0)
+				pr_defer(pr, p, PR_PEND_STOP);
+			break;
 		}
 		pr_maybe_done(pr, p, i);
 	}
@@ -587,7 +593,10 @@ int pidring_cancel(struct pidring *pr, pidring_id id)
 	switch (p->state) {
 	case PR_BINDING:
 	case PR_RUNNING:
-		return pr_kill_chain(pr, p, idx, PIDRING_CANCELLED);
+		/* A chain the ring cannot take now is the engine's to retry
+		 * (pr_run_pending), not the caller's error. */
+		pr_kill_or_defer(pr, p, idx, PIDRING_CANCELLED);
+		return 0;
 	case PR_STOPPING:
 		pr_signal(p, SIGKILL);
 		return 0;
@@ -609,7 +618,15 @@ int pidring_stop(struct pidring *pr, pidring_id id, unsigned grace_ms)
 	switch (p->state) {
 	case PR_BINDING:
 	case PR_RUNNING:
-		return pr_stop_chain(pr, p, idx, grace_ms);
+		if (p->pend == PR_PEND_KILL)
+			return 0;       /* a cancel is on its way already */
+		/* As in pidring_cancel: the engine retries a refused chain. */
+		if (pr_stop_chain(pr, p, idx, grace_ms) < 0) {
+			p->grace.tv_sec = grace_ms / 1000;
+			p->grace.tv_nsec = (long long)(grace_ms % 1000) * 1000000;
+			pr_defer(pr, p, PR_PEND_STOP);
+		}
+		return 0;
 	default:
 		return 0;
 	}

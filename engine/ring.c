@@ -448,6 +448,18 @@ static bool pr_ring_has_work(struct pidring *pr)
 	       (IORING_SQ_TASKRUN | IORING_SQ_CQ_OVERFLOW);
 }
 
+/*
+ * Handlers queue some SQEs without a submit of their own (re-armed engine
+ * reads, READY's deadline cancel): the next entry into the ring takes them,
+ * and nothing happens on a DEFER_TASKRUN ring before one anyway. A poller
+ * waits outside the ring, so pidring_wait gets them in before it returns.
+ */
+static void pr_flush_for_poller(struct pidring *pr)
+{
+	if (pr->evfd >= 0 && io_uring_sq_ready(&pr->ring))
+		pr_submit(pr);
+}
+
 int pidring_wait(struct pidring *pr, struct pidring_event *ev, unsigned max,
 		 int timeout_ms)
 {
@@ -491,13 +503,16 @@ int pidring_wait(struct pidring *pr, struct pidring_event *ev, unsigned max,
 		if (pr->evq.len) {
 			unsigned n = pr_pop_events(pr, ev, max);
 
+			pr_flush_for_poller(pr);
 			pr_signal_leftovers(pr);
 			return (int)n;
 		}
 		if (ret < 0)
 			return ret;
-		if (timeout_ms == 0 || pr->live == 0)
+		if (timeout_ms == 0 || pr->live == 0) {
+			pr_flush_for_poller(pr);
 			return 0;
+		}
 		pr_evfd_drain(pr);
 		fetch = false;
 		if (timeout_ms < 0 && !sweep) {

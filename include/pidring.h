@@ -160,7 +160,9 @@ PIDRING_API int pidring_spawn(struct pidring *pr, const struct pidring_spawn *s,
  * cgroup.kill in cgroup mode) and reap it on the ring; its DONE says
  * CANCELLED unless it had already exited. Idempotent: a proc already being
  * reaped is left alone (returns 0). Errors: -EINVAL (pr NULL), -ESRCH
- * (unknown, stale or forged id; proc already DONE).
+ * (unknown, stale or forged id; proc already DONE). Should the ring refuse
+ * the chain for a moment, the engine puts it in on its next pass through
+ * pidring_wait: still 0 here, never an error to retry.
  */
 PIDRING_API int pidring_cancel(struct pidring *pr, pidring_id id);
 
@@ -170,6 +172,7 @@ PIDRING_API int pidring_cancel(struct pidring *pr, pidring_id id);
  * left of its group (or cgroup) and reap it. DONE says STOPPED. A proc
  * already being reaped or stopped is left alone (returns 0); pidring_cancel
  * during the grace sends SIGKILL at once. Errors: -EINVAL (pr NULL), -ESRCH.
+ * A chain the ring refuses for a moment is put in later, as for cancel.
  */
 PIDRING_API int pidring_stop(struct pidring *pr, pidring_id id, unsigned grace_ms);
 

@@ -532,6 +532,71 @@ BOTH(bind_then_late_listen)
     ctx_close(&c);
 }
 
+/* Drive the engine from poll(pidring_fd) alone until id is READY: every
+ * poll must be woken, never time out. */
+static void poll_until_ready(struct pidring *pr, pidring_id id)
+{
+    int fd = pidring_fd(pr), polls = 0, ready = 0;
+
+    cr_assert_geq(fd, 0);
+    while (!ready) {
+        struct pollfd p = { .fd = fd, .events = POLLIN };
+        struct pidring_event ev;
+        uint64_t t0 = th_now_ns();
+        int r = poll(&p, 1, 3000);
+
+        if (r < 0 && errno == EINTR)
+            continue;
+        cr_assert_eq(r, 1, "poll #%d was not woken in %llu ms", polls,
+                     (unsigned long long)((th_now_ns() - t0) / MS));
+        cr_assert_lt(++polls, 200, "pidring_fd keeps polling readable");
+        while (pidring_wait(pr, &ev, 1, 0) == 1) {
+            cr_assert_eq(ev.type, PIDRING_EV_READY, "unexpected event type %d", ev.type);
+            cr_assert_eq(ev.id, id);
+            ready = 1;
+        }
+    }
+}
+
+/*
+ * Driven from poll(pidring_fd) alone, as an event loop would. Completions
+ * that bring no event (sd_notify datagrams without READY=1, an IN_CREATE for
+ * a name that is no proc's) re-arm the engine's reads; the READY=1 and the
+ * bind that follow must still wake the poller.
+ */
+BOTH(poll_only_after_eventless_completions)
+{
+    struct ctx c;
+    struct sp on = { .ready = PIDRING_READY_NOTIFY }, ob = { .ready = PIDRING_READY_BIND };
+    char path[PATH_MAX], junk[PATH_MAX + 8];
+    pidring_id a, b;
+    int jfd;
+
+    ctx_open(&c, flags);
+    a = spawn_ok(c.pr, &on, ARGS("--garbage", "--notify-after-ms", "300"));
+    poll_until_ready(c.pr, a);
+
+    b = spawn_ok(c.pr, &ob, ARGS("--bind-after-ms", "300"));
+    sock_path(c.pr, b, path, sizeof path);
+    snprintf(junk, sizeof junk, "%s", path);
+    *strrchr(junk, '/') = '\0';
+    strcat(junk, "/junk");
+    jfd = open(junk, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    cr_assert_geq(jfd, 0, "create %s: %s", junk, strerror(errno));
+    close(jfd);
+    poll_until_ready(c.pr, b);
+
+    cr_assert_eq(unlink(junk), 0);
+    cr_assert_eq(pidring_cancel(c.pr, a), 0);
+    check_done((const struct pidring_event[]){ expect_event(c.pr, PIDRING_EV_DONE, a) },
+               PIDRING_CANCELLED, CLD_KILLED, SIGKILL);
+    cr_assert_eq(pidring_cancel(c.pr, b), 0);
+    check_done((const struct pidring_event[]){ expect_event(c.pr, PIDRING_EV_DONE, b) },
+               PIDRING_CANCELLED, CLD_KILLED, SIGKILL);
+    expect_gone(path);
+    ctx_close(&c);
+}
+
 /* 3. Never ready (BIND, NOTIFY, and BIND bound but never listening, which
  * keeps a CONNECT probe retrying): READY_TIMEOUT after 300 ms, killed. */
 BOTH(ready_timeout)
