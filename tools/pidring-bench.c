@@ -42,9 +42,9 @@
  *
  * Convention: ratio_to_floor = floor cost / contender cost. For rates that is
  * contender / floor; for latencies and times it is floor / contender. 1.00
- * is the floor; a value below 1 is slower. For rates and times it is the
- * median of the per-round ratios (paired_ratio), for latencies the ratio of
- * the p50s over all samples.
+ * is the floor; a value below 1 is slower. It is the median of the
+ * per-round ratios (paired_ratio; for the ready latency, of the rounds' p50s,
+ * paired_p50_ratio).
  *
  * The child is $PIDRING_CHILD, or else pidring-child beside this binary. The
  * peer scripts come from $PIDRING_BENCH_SCRIPTS, or else ../tools/bench
@@ -390,6 +390,7 @@ struct cont {
 	int    kind;              /* scenario-specific */
 	unsigned flags;           /* pidring_opts.flags */
 	double val[MAX_ROUNDS];
+	double p50[MAX_ROUNDS];   /* ready: the round's spawn→ready p50 */
 	int    nval;
 	struct samples lat, lat2;
 	bool   skip, failed;
@@ -1293,13 +1294,15 @@ static char **floor_env(char *sockvar)
  * not yet listening), out of all. */
 static unsigned long floor_refused, floor_ready_total;
 
-static int floor_ready_cycles(unsigned n, struct samples *lr, struct samples *lc,
-			      double *el)
+/* samejob: the child does what pidring's does besides exec (floor_hygiene). */
+static int floor_ready_cycles(unsigned n, bool samejob, struct samples *lr,
+			      struct samples *lc, double *el)
 {
 	char sockvar[PATH_MAX + 32], name[32];
 	char evbuf[4096] __attribute__((aligned(__alignof__(struct inotify_event))));
 	struct sockaddr_un sun = { .sun_family = AF_UNIX };
-	struct fspawn f = { .path = g.child, .argv = argv_bind, .pdeath = true };
+	struct fspawn f = { .path = g.child, .argv = argv_bind, .pdeath = true,
+			    .hygiene = samejob, .devnull = g.devnull, .parent = getpid() };
 	char **env = floor_env(sockvar);
 	uint64_t start;
 	int in, r = 0;
@@ -1375,7 +1378,7 @@ static int floor_ready_cycles(unsigned n, struct samples *lr, struct samples *lc
 			s = -1;
 			if (r != -ECONNREFUSED && r != -EAGAIN)
 				break;
-			if (!tries && lr)
+			if (!tries && lr && !samejob)
 				floor_refused++;
 			r = 0;
 			if (now_ns() > spin_end) {
@@ -1404,7 +1407,7 @@ static int floor_ready_cycles(unsigned n, struct samples *lr, struct samples *lc
 			break;
 		push(lr, (double)(t1 - t0) / 1e3);
 		push(lc, (double)(now_ns() - t0) / 1e3);
-		if (lr)
+		if (lr && !samejob)
 			floor_ready_total++;
 	}
 	*el = (double)(now_ns() - start) / 1e9;
@@ -1413,10 +1416,11 @@ static int floor_ready_cycles(unsigned n, struct samples *lr, struct samples *lc
 	return r;
 }
 
-enum { K_RPIDRING, K_RFLOOR, K_RPOLL };
+enum { K_RPIDRING, K_RFLOOR, K_RSAMEJOB, K_RPOLL };
 
 static int ready_round(struct cont *c, void *arg)
 {
+	size_t first = c->lat.n;
 	double el = 0, rate;
 	int r;
 
@@ -1429,11 +1433,15 @@ static int ready_round(struct cont *c, void *arg)
 		rate = cfg.ready_n / el;
 		break;
 	case K_RFLOOR:
-		r = floor_ready_cycles(WARMUP, NULL, NULL, &el);
+	case K_RSAMEJOB: {
+		bool sj = c->kind == K_RSAMEJOB;
+
+		r = floor_ready_cycles(WARMUP, sj, NULL, NULL, &el);
 		if (!r)
-			r = floor_ready_cycles(cfg.ready_n, &c->lat, &c->lat2, &el);
+			r = floor_ready_cycles(cfg.ready_n, sj, &c->lat, &c->lat2, &el);
 		rate = cfg.ready_n / el;
 		break;
+	}
 	default: {
 		char ns[16], err[600];
 		const char *args[] = { "--child", g.child, "--dir", g.pdir, "--n", ns,
@@ -1459,26 +1467,38 @@ static int ready_round(struct cont *c, void *arg)
 		snprintf(c->why, sizeof(c->why), "%s", strerror(-r));
 		return r;
 	}
-	if (c->nval < MAX_ROUNDS)
+	if (c->nval < MAX_ROUNDS) {
+		c->p50[c->nval] = pct(c->lat.v + first, c->lat.n - first, 0.5);
 		c->val[c->nval++] = rate;
+	}
 	return 0;
+}
+
+/* The median of the per-round ratios of the spawn→ready p50s (floor / c). */
+static double paired_p50_ratio(const struct cont *c, const struct cont *fl)
+{
+	double t[MAX_ROUNDS];
+	int n = c->nval < fl->nval ? c->nval : fl->nval;
+
+	for (int k = 0; k < n; k++)
+		t[k] = fl->p50[k] / c->p50[k];
+	return median(t, n);
 }
 
 static void scenario_ready(void)
 {
-	struct cont cs[3];
-	double fl_p50 = NAN;
+	struct cont cs[4];
 	int nc = 0;
 
 	memset(cs, 0, sizeof(cs));
 	cs[nc++] = (struct cont){ .name = "floor (inotify+connect)", .kind = K_RFLOOR };
 	cs[nc++] = (struct cont){ .name = "pidring BIND", .kind = K_RPIDRING };
+	cs[nc++] = (struct cont){ .name = "floor, same job as pidring's child",
+				  .kind = K_RSAMEJOB };
 	cs[nc++] = (struct cont){ .name = "python 50 ms sleep-poll", .kind = K_RPOLL };
-	peer_skip_note(&cs[2], g.python, "py_ready_poll.py");
+	peer_skip_note(&cs[3], g.python, "py_ready_poll.py");
 	run_rounds(cs, nc, "ready", ready_round, NULL);
 
-	if (cs[0].nval)
-		fl_p50 = pct(cs[0].lat.v, cs[0].lat.n, 0.5);
 	for (int i = 0; i < nc; i++) {
 		struct cont *c = &cs[i];
 		struct row *lr = add_row("ready", "spawn→ready", c->name, M_LAT);
@@ -1496,13 +1516,19 @@ static void scenario_ready(void)
 		lr->p99 = pct(c->lat.v, c->lat.n, 0.99);
 		lr->median = lr->p50 / 1e3;
 		lr->rate = cr->median = cr->rate = median(c->val, c->nval);
-		lr->ratio = fl_p50 / lr->p50;
+		lr->ratio = cs[0].nval ? paired_p50_ratio(c, &cs[0]) : NAN;
 		lr->rounds = cr->rounds = c->nval;
 		lr->samples = c->lat.n;
 		cr->samples = c->lat2.n;
 		cr->p50 = pct(c->lat2.v, c->lat2.n, 0.50);
 		cr->p99 = pct(c->lat2.v, c->lat2.n, 0.99);
 		cr->ratio = cs[0].nval ? paired_ratio(c, &cs[0], true) : NAN;
+		if (c->kind == K_RPIDRING && !c->failed && cs[2].nval) {
+			snprintf(lr->note, sizeof(lr->note), "x%.2f of the same-job floor",
+				 paired_p50_ratio(c, &cs[2]));
+			snprintf(cr->note, sizeof(cr->note), "x%.2f of the same-job floor",
+				 paired_ratio(c, &cs[2], true));
+		}
 		if (c->failed) {
 			snprintf(lr->note, sizeof(lr->note), "FAILED in a round: %s", c->why);
 			snprintf(cr->note, sizeof(cr->note), "%s", lr->note);
@@ -2116,9 +2142,9 @@ static void print_table(double secs)
 	       cfg.quick ? " --quick" : "", pidring_version(), sysconf(_SC_NPROCESSORS_ONLN),
 	       u.release, cfg.rounds, cfg.rounds == 1 ? "" : "s", secs);
 	printf("ratio = floor cost / contender cost (rate: contender/floor; latency, time: "
-	       "floor/contender); 1.00 = the floor, < 1 slower. Rates and times: the median "
-	       "of per-round ratios (each round runs every contender back to back); "
-	       "latencies: ratio of p50s over all samples. median: over rounds for rates "
+	       "floor/contender); 1.00 = the floor, < 1 slower. The ratio is the median "
+	       "of per-round ratios (each round runs every contender back to back; "
+	       "for ready latency, of the rounds' p50s). median: over rounds for rates "
 	       "and times, over all samples for latencies; p50/p99: per-proc latency over all "
 	       "samples. spawn runs %d rounds, the other scenarios %d.\n\n",
 	       cfg.spawn_rounds, cfg.rounds);
