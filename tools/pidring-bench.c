@@ -1196,7 +1196,7 @@ static void scenario_spawn(void)
 			cs[nc++] = (struct cont){ .name = "pidring NO_WAITID", .kind = K_PIDRING,
 						  .flags = PIDRING_F_NO_WAITID };
 		if (main_) {
-			cs[nc++] = (struct cont){ .name = "floor, same job as pidring's child",
+			cs[nc++] = (struct cont){ .name = "same-job floor",
 						  .kind = K_SAMEJOB };
 			cs[nc++] = (struct cont){ .name = "posix_spawn+waitpid", .kind = K_PSX };
 			cs[nc++] = (struct cont){ .name = "node child_process", .kind = K_NODE };
@@ -1493,7 +1493,7 @@ static void scenario_ready(void)
 	memset(cs, 0, sizeof(cs));
 	cs[nc++] = (struct cont){ .name = "floor (inotify+connect)", .kind = K_RFLOOR };
 	cs[nc++] = (struct cont){ .name = "pidring BIND", .kind = K_RPIDRING };
-	cs[nc++] = (struct cont){ .name = "floor, same job as pidring's child",
+	cs[nc++] = (struct cont){ .name = "same-job floor",
 				  .kind = K_RSAMEJOB };
 	cs[nc++] = (struct cont){ .name = "python 50 ms sleep-poll", .kind = K_RPOLL };
 	peer_skip_note(&cs[3], g.python, "py_ready_poll.py");
@@ -2509,7 +2509,7 @@ int main(int argc, char **argv)
 	}
 	if (cfg.quick) {
 		cfg.rounds = 3;
-		cfg.spawn_rounds = 7;
+		cfg.spawn_rounds = 9;
 		cfg.spawn_n = 300;
 		cfg.ready_n = 200;
 		cfg.poll_n = 20;
