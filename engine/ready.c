@@ -485,6 +485,14 @@ void pr_ready_prep_unlink(struct pidring *pr, struct pr_proc *p, uint32_t idx,
 	io_uring_prep_unlinkat(sqe, pr->inst_fd, strrchr(p->sun->sun_path, '/') + 1, 0);
 }
 
+void pr_ready_unlink_now(struct pidring *pr, struct pr_proc *p)
+{
+	if (unlinkat(pr->inst_fd, strrchr(p->sun->sun_path, '/') + 1, 0) < 0) {
+		/* ENOENT: it never bound. Like the ring's UNLINKAT, the
+		 * result changes nothing: DONE follows either way. */
+	}
+}
+
 void pr_ready_release(struct pidring *pr, struct pr_proc *p, uint32_t idx)
 {
 	if (p->flags & PRF_PROBE) {

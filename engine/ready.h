@@ -29,6 +29,8 @@ void pr_ready_env_free(struct pr_spawn_env *env);
 int  pr_ready_arm(struct pidring *pr, struct pr_proc *p, uint32_t idx,
 		  const struct pidring_spawn *s);
 
+/* Unlink the proc's socket now (the proc is reaped: nothing binds it again). */
+void pr_ready_unlink_now(struct pidring *pr, struct pr_proc *p);
 void pr_ready_prep_unlink(struct pidring *pr, struct pr_proc *p, uint32_t idx,
 			  struct io_uring_sqe *sqe);
 void pr_ready_release(struct pidring *pr, struct pr_proc *p, uint32_t idx);

@@ -6,15 +6,19 @@
  * step (the host already reaped the child, the socket was never bound) never
  * skips the steps after it:
  *
- *   ASYNC_CANCEL (each armed op) -> WAITID | POLL_ADD -> [UNLINKAT]
- *       -> [UNLINKAT(AT_REMOVEDIR) of the cgroup] -> CLOSE
+ *   ASYNC_CANCEL (each armed op) -> WAITID | POLL_ADD
+ *       [-> UNLINKAT -> UNLINKAT(AT_REMOVEDIR) of the cgroup -> CLOSE]
  *
- * The kill goes right before the batch: pidfd_send_signal(SIGKILL) to the
- * group, and in cgroup mode a WRITE to cgroup.kill in a batch of its own.
- * A stop sends SIGTERM and peeks at the leader's exit (WAITID with WNOWAIT,
- * linked to a timeout of the grace); the kill chain follows either way.
- * A natural exit runs the tail without the kill; when there is nothing to
- * undo but the pidfd, it is closed inline.
+ * The bracketed tail is on the ring only for a proc with a cgroup (whose
+ * removal is watched there). Every other proc's tail, the socket's unlinkat
+ * and the pidfd's close, runs inline once the status is in: from the
+ * WAITID's completion whatever its result (PRF_TAIL_INLINE), or from the
+ * fallback's waitid. The kill goes right before the batch:
+ * pidfd_send_signal(SIGKILL) to the group, and in cgroup mode a WRITE to
+ * cgroup.kill in a batch of its own. A stop sends SIGTERM and peeks at the
+ * leader's exit (WAITID with WNOWAIT, linked to a timeout of the grace); the
+ * kill chain follows either way. A natural exit runs the tail without the
+ * kill.
  *
  * The slot is freed, and DONE emitted, only when the pidfd is closed, no
  * other SQE of the proc is in flight (pr_proc.inflight) and its cgroup is
@@ -155,9 +159,11 @@ static void pr_put_cancels(struct pidring *pr, struct pr_proc *p, uint32_t idx)
 	pr_put_mcancels(pr, p, idx, PR_CANCELLABLE);
 }
 
-/* Cancel some armed ops outside a chain (readiness decided: the deadline). */
+/* Cancel some armed ops outside a chain: the deadline once readiness is
+ * decided, what is still armed when a reaped proc's tail runs inline. */
 int pr_cancel_ops(struct pidring *pr, struct pr_proc *p, uint32_t idx, unsigned mask)
 {
+	struct io_uring_sqe *last;
 	unsigned n = pr_popcount(p->armed & mask);
 	int ret;
 
@@ -167,7 +173,9 @@ int pr_cancel_ops(struct pidring *pr, struct pr_proc *p, uint32_t idx, unsigned 
 	if (ret)
 		return ret;
 	/* The last cancel links to nothing. */
-	pr_put_mcancels(pr, p, idx, mask)->flags &= ~IOSQE_IO_HARDLINK;
+	last = pr_put_mcancels(pr, p, idx, mask);
+	if (last)
+		last->flags &= ~IOSQE_IO_HARDLINK;
 	/* Nothing waits on these: they go in with the next entry into the
 	 * ring rather than with a system call of their own. */
 	return 0;
@@ -215,22 +223,35 @@ static unsigned pr_tail_len(const struct pr_proc *p)
 	return 1 + ((p->flags & PRF_SOCK) ? 1 : 0) + pr_tree_tail_len(p);
 }
 
+/*
+ * The tail without the ring, for a reaped proc without a cgroup: unlink its
+ * socket and close its pidfd here. On the ring, UNLINKAT always goes to an
+ * io-wq worker and CLOSE costs a submit and a wake-up; inline, the two
+ * system calls take a few microseconds (the bench: a ring CLOSE was some 4%
+ * of a whole spawn-to-DONE cycle, a ring UNLINKAT some 20 us of a cancel).
+ */
+static void pr_tail_inline(struct pidring *pr, struct pr_proc *p)
+{
+	if (p->flags & PRF_SOCK)
+		pr_ready_unlink_now(pr, p);
+	close(p->pidfd);
+	p->pidfd = -1;
+	p->flags |= PRF_CLOSED;
+}
+
 /* Status known: cancel what is left, unlink, close. */
 static int pr_reap_tail(struct pidring *pr, struct pr_proc *p, uint32_t idx)
 {
 	int ret;
 
-	/*
-	 * The reaped proc with nothing else to undo (no op armed, no socket,
-	 * no cgroup) — every natural exit of a READY_EXEC proc — closes its
-	 * pidfd here: a ring CLOSE would cost a submit and a wake-up for one
-	 * close(2), some 4% of a whole spawn-to-DONE cycle (the bench).
-	 */
-	if (!(p->armed & PR_CANCELLABLE) && !(p->flags & (PRF_SOCK | PRF_CGROUP))) {
+	/* Ops still armed besides the exit watch (a deadline, a probe) never
+	 * use the pidfd: the tail need not wait for their cancels. */
+	if (!(p->flags & PRF_CGROUP) && !(p->armed & PR_ARM(PR_OP_WATCH))) {
+		ret = pr_cancel_ops(pr, p, idx, PR_CANCELLABLE);
+		if (ret)
+			return ret;
 		p->state = PR_REAPING;
-		close(p->pidfd);
-		p->pidfd = -1;
-		p->flags |= PRF_CLOSED;
+		pr_tail_inline(pr, p);
 		return 0;
 	}
 	ret = pr_reserve(pr, pr_popcount(p->armed & PR_CANCELLABLE) + pr_tail_len(p));
@@ -250,7 +271,9 @@ int pr_kill_chain(struct pidring *pr, struct pr_proc *p, uint32_t idx, int reaso
 	unsigned n = pr_popcount(p->armed & PR_CANCELLABLE) + 1;
 	int ret;
 
-	if (pr->has_waitid)
+	/* With WAITID, a cgroup's tail is linked into the chain; any other
+	 * tail runs inline when the WAITID completes (pr_on_reap). */
+	if (pr->has_waitid && (p->flags & PRF_CGROUP))
 		n += pr_tail_len(p);
 	/* In cgroup mode the WRITE to cgroup.kill is a batch of its own, put
 	 * in first (a failure there leaves the group signal to do the work). */
@@ -272,8 +295,12 @@ int pr_kill_chain(struct pidring *pr, struct pr_proc *p, uint32_t idx, int reaso
 	if (pr->has_waitid) {
 		pr_prep_waitid(sqe, (idtype_t)P_PIDFD, (id_t)p->pidfd, &p->reap_si,
 			       WEXITED);
-		sqe->flags |= IOSQE_IO_HARDLINK;
-		pr_put_tail(pr, p, idx);
+		if (p->flags & PRF_CGROUP) {
+			sqe->flags |= IOSQE_IO_HARDLINK;
+			pr_put_tail(pr, p, idx);
+		} else {
+			p->flags |= PRF_TAIL_INLINE;
+		}
 	} else {
 		/* The fallback's waitid runs in our completion handler, so the
 		 * tail cannot be linked: a CLOSE that ran first would leave
@@ -478,6 +505,12 @@ static void pr_on_reap(struct pidring *pr, struct pr_proc *p, uint32_t idx, int 
 		if (res == 0)
 			pr_take_status(p, &p->reap_si);
 		p->state = PR_REAPING;
+		/* Whatever the WAITID said (a hard link would not skip the
+		 * tail either): unlink and close now. */
+		if (p->flags & PRF_TAIL_INLINE) {
+			p->flags &= ~PRF_TAIL_INLINE;
+			pr_tail_inline(pr, p);
+		}
 		return;
 	}
 	/* Fallback: the pidfd is readable (or the poll failed); the child is
