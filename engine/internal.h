@@ -91,6 +91,7 @@ enum { PR_PEND_NONE, PR_PEND_TAIL, PR_PEND_KILL, PR_PEND_REAP, PR_PEND_CG, PR_PE
 #define PRF_REPROBED     (1u << 9)  /* a refused connect was asked again at once */
 #define PRF_PROBE_NB     (1u << 10) /* probe_fd is O_NONBLOCK (inline connects) */
 #define PRF_TAIL_INLINE  (1u << 11) /* the chain's WAITID completion runs the tail */
+#define PRF_WATCH_REAPS  (1u << 12) /* killed; the exit watch's completion reaps */
 
 struct pr_proc {
 	uint32_t gen;

@@ -148,8 +148,20 @@ static struct io_uring_sqe *pr_put_mcancels(struct pidring *pr, struct pr_proc *
 			continue;
 		armed &= ~PR_ARM(op);
 		sqe = pr_psqe(pr, p, idx, PR_OP_CANCEL);
-		io_uring_prep_cancel64(sqe, pr_ud((enum pr_op)op, idx, p->gen), 0);
+		/*
+		 * A TIMEOUT (the deadline, a probe's retry) is removed with
+		 * TIMEOUT_REMOVE, which looks only at the ring's timeouts:
+		 * ASYNC_CANCEL walks the list of pending WAITIDs first, and a
+		 * cancel storm over n procs paid n of those walks.
+		 */
+		if (op == PR_OP_DEADLINE || op == PR_OP_RETRY)
+			io_uring_prep_timeout_remove(sqe, pr_ud((enum pr_op)op, idx, p->gen), 0);
+		else
+			io_uring_prep_cancel64(sqe, pr_ud((enum pr_op)op, idx, p->gen), 0);
 		sqe->flags |= IOSQE_IO_HARDLINK;
+		/* Being cancelled is no longer armed: no later chain cancels it
+		 * again, nor counts on it (an exit watch that would reap). */
+		p->armed &= ~PR_ARM(op);
 	}
 	return sqe;
 }
@@ -268,12 +280,18 @@ static int pr_reap_tail(struct pidring *pr, struct pr_proc *p, uint32_t idx)
 int pr_kill_chain(struct pidring *pr, struct pr_proc *p, uint32_t idx, int reason)
 {
 	struct io_uring_sqe *sqe;
-	unsigned n = pr_popcount(p->armed & PR_CANCELLABLE) + 1;
+	/* An exit watch still armed reaps the killed child itself: the chain
+	 * cancels only the rest. Cancelling the watch to arm a second WAITID
+	 * cost every cancel a walk of the ring's list of pending WAITIDs, and
+	 * a storm of n cancels n walks of n. */
+	bool watch = p->armed & PR_ARM(PR_OP_WATCH);
+	unsigned mask = PR_CANCELLABLE & ~(watch ? PR_ARM(PR_OP_WATCH) : 0u);
+	unsigned n = pr_popcount(p->armed & mask) + (watch ? 0 : 1);
 	int ret;
 
 	/* With WAITID, a cgroup's tail is linked into the chain; any other
 	 * tail runs inline when the WAITID completes (pr_on_reap). */
-	if (pr->has_waitid && (p->flags & PRF_CGROUP))
+	if (!watch && pr->has_waitid && (p->flags & PRF_CGROUP))
 		n += pr_tail_len(p);
 	/* In cgroup mode the WRITE to cgroup.kill is a batch of its own, put
 	 * in first (a failure there leaves the group signal to do the work). */
@@ -290,6 +308,14 @@ int pr_kill_chain(struct pidring *pr, struct pr_proc *p, uint32_t idx, int reaso
 	 * WAITID reports -ECHILD and the status stays unknown. */
 	pr_signal(p, SIGKILL);
 
+	if (watch) {
+		sqe = pr_put_mcancels(pr, p, idx, mask);
+		if (sqe)
+			sqe->flags &= ~IOSQE_IO_HARDLINK;
+		p->flags |= PRF_WATCH_REAPS;
+		pr_submit(pr);
+		return 0;
+	}
 	pr_put_cancels(pr, p, idx);
 	sqe = pr_psqe(pr, p, idx, PR_OP_REAP);
 	if (pr->has_waitid) {
@@ -472,6 +498,20 @@ static void pr_on_watch(struct pidring *pr, struct pr_proc *p, uint32_t idx, int
 	bool live = p->state == PR_BINDING || p->state == PR_RUNNING;
 
 	p->armed &= ~PR_ARM(PR_OP_WATCH);
+	if (p->flags & PRF_WATCH_REAPS) {
+		/* A kill chain left the reap to this watch. Whatever it says
+		 * (the status, -ECHILD, or cancelled by a destroy that gave
+		 * up), the tail follows, as it would after a chain's WAITID. */
+		p->flags &= ~PRF_WATCH_REAPS;
+		if (pr->has_waitid) {
+			if (res == 0)
+				pr_take_status(p, &p->watch_si);
+			pr_tail_or_defer(pr, p, idx);
+		} else {
+			pr_reap_or_repoll(pr, p, idx);
+		}
+		return;
+	}
 	if (pr->has_waitid) {
 		/* WAITID consumed the exit status even if a chain was racing
 		 * to cancel it: keep it. */
