@@ -646,6 +646,26 @@ BOTH(limits, nofile_first_use)
 }
 
 /*
+ * Set the soft RLIMIT_NOFILE so that exactly one fd is free and spawn s
+ * there: the spawn must succeed and its pidfd take that last fd. Returns the
+ * fd number it took (the lowest one free before the spawn).
+ */
+static int lx_spawn_at_edge(struct fx *f, const struct pidring_spawn *s, pidring_id *id,
+			    const char *what)
+{
+	int low = lx_lowest_free_fd();
+	int r;
+
+	lx_nofile_set((rlim_t)low + 1);
+	r = pidring_spawn(f->pr, s, id);
+	cr_assert_eq(r, 0, "%s with one fd left (limit %d): %d (%s)", what, low + 1, r,
+		     strerror(-r));
+	cr_assert(lx_out_of_fds(), "%s: the pidfd did not take the last fd (limit %d)", what,
+		  low + 1);
+	return low;
+}
+
+/*
  * A BIND proc whose probe socket cannot be made: the soft limit is set so
  * that exactly one fd is free, the spawn's pidfd takes it, and the child
  * binds 200 ms later. No READY may come without a probe; once the limit is
@@ -670,12 +690,7 @@ BOTH(limits, nofile_bind_probe_at_the_edge)
 
 	s.ready = PIDRING_READY_BIND;
 	s.ready_timeout_ms = 5000;
-	low = lx_lowest_free_fd();
-	lx_nofile_set((rlim_t)low + 1);
-	r = pidring_spawn(f.pr, &s, &a);
-	cr_assert_eq(r, 0, "BIND spawn with one fd left (limit %d): %d (%s)", low + 1, r,
-		     strerror(-r));
-	cr_assert(lx_out_of_fds(), "the pidfd did not take the last fd (limit %d)", low + 1);
+	lx_spawn_at_edge(&f, &s, &a, "BIND spawn");
 	cr_assert_gt(pidring_socket_path(f.pr, a, path, sizeof path), 0);
 
 	/* The child binds at 200 ms; without an fd there is no probe and no READY. */
@@ -702,11 +717,7 @@ BOTH(limits, nofile_bind_probe_at_the_edge)
 
 	/* At the edge for good: the deadline must end it. */
 	s.ready_timeout_ms = 400;
-	low = lx_lowest_free_fd();
-	lx_nofile_set((rlim_t)low + 1);
-	r = pidring_spawn(f.pr, &s, &b);
-	cr_assert_eq(r, 0, "second BIND spawn with one fd left: %d (%s)", r, strerror(-r));
-	cr_assert(lx_out_of_fds());
+	low = lx_spawn_at_edge(&f, &s, &b, "second BIND spawn");
 	cr_assert_gt(pidring_socket_path(f.pr, b, path, sizeof path), 0);
 	t_expect_done(&f, b, 400 + T_EV_MS, PIDRING_READY_TIMEOUT, CLD_KILLED, SIGKILL);
 	/* Its pidfd's number, closed on the ring, is the one fd free again. */
@@ -731,7 +742,7 @@ BOTH(limits, nofile_destroy_out_of_fds)
 	static struct fx f;
 	struct pidring_spawn s = t_spec(ARGV("--bind-after-ms", "100"), NULL);
 	struct pidring_event ev;
-	int r, low;
+	int r;
 
 	lx_open(&f, flags, 0, 0, NULL);
 	lx_nofile_save();
@@ -744,11 +755,7 @@ BOTH(limits, nofile_destroy_out_of_fds)
 		t_expect_ready(&f, id, NULL);
 	}
 	s.ready = PIDRING_READY_BIND;
-	low = lx_lowest_free_fd();
-	lx_nofile_set((rlim_t)low + 1);
-	r = pidring_spawn(f.pr, &s, NULL);
-	cr_assert_eq(r, 0, "BIND spawn with one fd left: %d (%s)", r, strerror(-r));
-	cr_assert(lx_out_of_fds());
+	lx_spawn_at_edge(&f, &s, NULL, "BIND spawn");
 	r = pidring_wait(f.pr, &ev, 1, 400);     /* it binds; no probe, no READY */
 	cr_expect_eq(r, 0, "out of fds, yet pidring_wait -> %d (type %d)", r,
 		     r > 0 ? (int)ev.type : 0);

@@ -201,6 +201,17 @@ static void check_done(const struct pidring_event *ev, int reason, int code,
         cr_assert_geq(ev->done_ns, ev->ready_ns, "%s", ev_str(ev, s, sizeof s));
 }
 
+/* Cancel id: its DONE comes next, CANCELLED by SIGKILL. */
+static struct pidring_event cancel_done(struct pidring *pr, pidring_id id)
+{
+    struct pidring_event dn;
+
+    cr_assert_eq(pidring_cancel(pr, id), 0);
+    dn = expect_event(pr, PIDRING_EV_DONE, id);
+    check_done(&dn, PIDRING_CANCELLED, CLD_KILLED, SIGKILL);
+    return dn;
+}
+
 static void expect_gone(const char *path)
 {
     struct stat st;
@@ -510,7 +521,7 @@ BOTH(bind_then_late_listen)
     struct ctx c;
     char path[PATH_MAX];
     struct sp o = { .ready = PIDRING_READY_BIND };
-    struct pidring_event rd, dn;
+    struct pidring_event rd;
     pidring_id id;
 
     ctx_open(&c, flags);
@@ -524,9 +535,7 @@ BOTH(bind_then_late_listen)
     cr_assert_lt(rd.ready_ns - rd.spawn_ns, 1600 * MS, "READY %llu ns after spawn",
                  (unsigned long long)(rd.ready_ns - rd.spawn_ns));
     cr_assert_eq(connect_to(path), 0);
-    cr_assert_eq(pidring_cancel(c.pr, id), 0);
-    dn = expect_event(c.pr, PIDRING_EV_DONE, id);
-    check_done(&dn, PIDRING_CANCELLED, CLD_KILLED, SIGKILL);
+    cancel_done(c.pr, id);
     expect_no_event_now(c.pr);
     expect_gone(path);
     ctx_close(&c);
@@ -597,28 +606,18 @@ BOTH(poll_only_after_eventless_completions)
     ctx_close(&c);
 }
 
-/* 3. Never ready (BIND, NOTIFY, and BIND bound but never listening, which
- * keeps a CONNECT probe retrying): READY_TIMEOUT after 300 ms, killed. */
-BOTH(ready_timeout)
+/*
+ * Drain the three procs of id: exactly three events, each the DONE of one of
+ * them (each once), with this reason/code/status and never ready. evs (room
+ * for 8) gets them.
+ */
+static void drain_three_dones(struct pidring *pr, const pidring_id id[3],
+                              struct pidring_event *evs, int reason, int code,
+                              int status)
 {
-    struct ctx c;
-    char path[2][PATH_MAX];
-    struct sp ob = { .ready = PIDRING_READY_BIND, .timeout_ms = 300 };
-    struct sp on = { .ready = PIDRING_READY_NOTIFY, .timeout_ms = 300 };
-    struct pidring_event evs[8];
-    pidring_id id[3];
     bool seen[3] = { false, false, false };
-    int n;
+    int n = th_drain(pr, evs, 8, EV_WAIT_MS);
 
-    ctx_open(&c, flags);
-    id[0] = spawn_ok(c.pr, &ob, ARGS("--never-ready"));
-    id[1] = spawn_ok(c.pr, &on, ARGS("--never-ready"));
-    id[2] = spawn_ok(c.pr, &ob, ARGS("--bind-after-ms", "0", "--listen-after-ms",
-                                     "100000"));
-    sock_path(c.pr, id[0], path[0], sizeof path[0]);
-    sock_path(c.pr, id[2], path[1], sizeof path[1]);
-
-    n = th_drain(c.pr, evs, 8, EV_WAIT_MS);
     cr_assert_eq(n, 3, "events: %d", n);
     for (int i = 0; i < n; i++) {
         char s[256];
@@ -631,8 +630,34 @@ BOTH(ready_timeout)
         cr_assert_lt(k, 3, "unknown id: %s", ev_str(&evs[i], s, sizeof s));
         cr_assert(!seen[k], "second DONE: %s", ev_str(&evs[i], s, sizeof s));
         seen[k] = true;
-        check_done(&evs[i], PIDRING_READY_TIMEOUT, CLD_KILLED, SIGKILL);
+        check_done(&evs[i], reason, code, status);
         cr_assert_eq(evs[i].ready_ns, 0);
+    }
+}
+
+/* 3. Never ready (BIND, NOTIFY, and BIND bound but never listening, which
+ * keeps a CONNECT probe retrying): READY_TIMEOUT after 300 ms, killed. */
+BOTH(ready_timeout)
+{
+    struct ctx c;
+    char path[2][PATH_MAX];
+    struct sp ob = { .ready = PIDRING_READY_BIND, .timeout_ms = 300 };
+    struct sp on = { .ready = PIDRING_READY_NOTIFY, .timeout_ms = 300 };
+    struct pidring_event evs[8];
+    pidring_id id[3];
+
+    ctx_open(&c, flags);
+    id[0] = spawn_ok(c.pr, &ob, ARGS("--never-ready"));
+    id[1] = spawn_ok(c.pr, &on, ARGS("--never-ready"));
+    id[2] = spawn_ok(c.pr, &ob, ARGS("--bind-after-ms", "0", "--listen-after-ms",
+                                     "100000"));
+    sock_path(c.pr, id[0], path[0], sizeof path[0]);
+    sock_path(c.pr, id[2], path[1], sizeof path[1]);
+
+    drain_three_dones(c.pr, id, evs, PIDRING_READY_TIMEOUT, CLD_KILLED, SIGKILL);
+    for (int i = 0; i < 3; i++) {
+        char s[256];
+
         cr_assert_geq(evs[i].done_ns - evs[i].spawn_ns, 300 * MS, "%s",
                       ev_str(&evs[i], s, sizeof s));
         cr_assert_lt(evs[i].done_ns - evs[i].spawn_ns, 1800 * MS, "%s",
@@ -653,8 +678,6 @@ BOTH(exit_before_ready)
     struct sp on = { .ready = PIDRING_READY_NOTIFY };
     struct pidring_event evs[8];
     pidring_id id[3];
-    bool seen[3] = { false, false, false };
-    int n;
 
     ctx_open(&c, flags);
     id[0] = spawn_ok(c.pr, &ob, ARGS("--exit-before-ready", "--exit", "5"));
@@ -665,22 +688,7 @@ BOTH(exit_before_ready)
                                      "100000", "--after-ms", "50", "--exit", "5"));
     sock_path(c.pr, id[0], path[0], sizeof path[0]);
     sock_path(c.pr, id[2], path[1], sizeof path[1]);
-    n = th_drain(c.pr, evs, 8, EV_WAIT_MS);
-    cr_assert_eq(n, 3, "events: %d", n);
-    for (int i = 0; i < n; i++) {
-        char s[256];
-        int k;
-
-        cr_assert_eq((int)evs[i].type, PIDRING_EV_DONE, "%s",
-                     ev_str(&evs[i], s, sizeof s));
-        for (k = 0; k < 3 && id[k] != evs[i].id; k++)
-            ;
-        cr_assert_lt(k, 3, "unknown id: %s", ev_str(&evs[i], s, sizeof s));
-        cr_assert(!seen[k], "second DONE: %s", ev_str(&evs[i], s, sizeof s));
-        seen[k] = true;
-        check_done(&evs[i], PIDRING_EXITED_EARLY, CLD_EXITED, 5);
-        cr_assert_eq(evs[i].ready_ns, 0);
-    }
+    drain_three_dones(c.pr, id, evs, PIDRING_EXITED_EARLY, CLD_EXITED, 5);
     expect_no_event_now(c.pr);
     expect_gone(path[0]);
     expect_gone(path[1]);
@@ -911,10 +919,8 @@ BOTH(cancel_same_tick_as_spawn)
         pidring_id id = spawn_ok(c.pr, &o, ARGS("--bind-after-ms", "0"));
         struct pidring_event dn;
 
-        cr_assert_eq(pidring_cancel(c.pr, id), 0);
         sock_path(c.pr, id, path, sizeof path);
-        dn = expect_event(c.pr, PIDRING_EV_DONE, id);
-        check_done(&dn, PIDRING_CANCELLED, CLD_KILLED, SIGKILL);
+        dn = cancel_done(c.pr, id);
         cr_assert_eq(dn.ready_ns, 0);
         expect_no_event_now(c.pr);
         expect_gone(path);
@@ -940,9 +946,7 @@ BOTH(cancel_while_connect_refused)
     /* Bound, refusing: the engine's probe is in its retry loop. */
     expect_quiet(c.pr, 50);
     cr_assert_eq(connect_to(path), -ECONNREFUSED);
-    cr_assert_eq(pidring_cancel(c.pr, id), 0);
-    dn = expect_event(c.pr, PIDRING_EV_DONE, id);
-    check_done(&dn, PIDRING_CANCELLED, CLD_KILLED, SIGKILL);
+    dn = cancel_done(c.pr, id);
     cr_assert_eq(dn.ready_ns, 0);
     expect_no_event_now(c.pr);
     expect_gone(path);
@@ -1037,9 +1041,7 @@ BOTH(notify_happy_path)
     cr_assert_eq(pidring_status(c.pr, id, NULL, 11), -EINVAL);
     cr_assert_eq(pidring_socket_path(c.pr, id, st, sizeof st), -ENOENT);
 
-    cr_assert_eq(pidring_cancel(c.pr, id), 0);
-    dn = expect_event(c.pr, PIDRING_EV_DONE, id);
-    check_done(&dn, PIDRING_CANCELLED, CLD_KILLED, SIGKILL);
+    dn = cancel_done(c.pr, id);
     cr_assert_eq(dn.ready_ns, rd.ready_ns);
     expect_no_event_now(c.pr);
     cr_assert_eq(pidring_status(c.pr, id, st, sizeof st), -ESRCH);
@@ -1118,16 +1120,14 @@ BOTH(notify_garbage_from_child)
 {
     struct ctx c;
     struct sp o = { .ready = PIDRING_READY_NOTIFY };
-    struct pidring_event rd, dn;
+    struct pidring_event rd;
     pidring_id id;
 
     ctx_open(&c, flags);
     id = spawn_ok(c.pr, &o, ARGS("--garbage", "--notify-after-ms", "20"));
     rd = expect_event(c.pr, PIDRING_EV_READY, id);
     cr_assert_geq(rd.ready_ns - rd.spawn_ns, 20 * MS);
-    cr_assert_eq(pidring_cancel(c.pr, id), 0);
-    dn = expect_event(c.pr, PIDRING_EV_DONE, id);
-    check_done(&dn, PIDRING_CANCELLED, CLD_KILLED, SIGKILL);
+    cancel_done(c.pr, id);
     expect_no_event_now(c.pr);
     ctx_close(&c);
 }
@@ -1315,14 +1315,11 @@ static void learn_next_path(struct ctx *c, char *next, size_t len)
     char path[PATH_MAX], inst[PATH_MAX];
     unsigned slot, gen;
     pidring_id id = spawn_ok(c->pr, &o, ARGS("--never-ready"));
-    struct pidring_event dn;
 
     sock_path(c->pr, id, path, sizeof path);
     parse_sock_path(c->dir, path, inst, sizeof inst, &slot, &gen);
     cr_assert_eq(slot, 0, "the only proc of the engine: %s", path);
-    cr_assert_eq(pidring_cancel(c->pr, id), 0);
-    dn = expect_event(c->pr, PIDRING_EV_DONE, id);
-    check_done(&dn, PIDRING_CANCELLED, CLD_KILLED, SIGKILL);
+    cancel_done(c->pr, id);
     expect_no_event_now(c->pr);
     cr_assert_lt((size_t)snprintf(next, len, "%s/%u.%u.sock", inst, slot, gen + 1), len);
 }
@@ -1333,7 +1330,6 @@ BOTH(stale_socket_unlinked)
     struct ctx c;
     struct sp o = { .ready = PIDRING_READY_BIND };
     char next[PATH_MAX], path[PATH_MAX];
-    struct pidring_event dn;
     pidring_id id;
 
     ctx_open(&c, flags);
@@ -1347,9 +1343,7 @@ BOTH(stale_socket_unlinked)
     cr_assert_str_eq(path, next);
     expect_event(c.pr, PIDRING_EV_READY, id);
     cr_assert_eq(connect_to(path), 0);
-    cr_assert_eq(pidring_cancel(c.pr, id), 0);
-    dn = expect_event(c.pr, PIDRING_EV_DONE, id);
-    check_done(&dn, PIDRING_CANCELLED, CLD_KILLED, SIGKILL);
+    cancel_done(c.pr, id);
     expect_gone(path);
     ctx_close(&c);
 }
@@ -1727,9 +1721,7 @@ BOTH(argv_socket_substitution)
 
     rd = expect_event(c.pr, PIDRING_EV_READY, id);
     cr_assert_eq(connect_to(path), 0);
-    cr_assert_eq(pidring_cancel(c.pr, id), 0);
-    dn = expect_event(c.pr, PIDRING_EV_DONE, id);
-    check_done(&dn, PIDRING_CANCELLED, CLD_KILLED, SIGKILL);
+    dn = cancel_done(c.pr, id);
     cr_assert_eq(dn.ready_ns, rd.ready_ns);
     expect_gone(path);
     ctx_close(&c);

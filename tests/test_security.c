@@ -10,7 +10,8 @@
  * other program, so /proc/self is the shell the engine exec'd), and
  * /proc/<pid>/environ read by the test while the child is alive.
  *
- * Self-contained on purpose (tests/helpers.h only), like test_tree.c.
+ * The fixture (struct fx), spawn shorthands and event expectations are
+ * test_util.h's, as in the other suites.
  */
 #include <criterion/criterion.h>
 
@@ -19,7 +20,6 @@
 #include <grp.h>
 #include <limits.h>
 #include <signal.h>
-#include <stdarg.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -31,22 +31,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "helpers.h"
-#include "pidring.h"
-
-#define SE_EV_MS 5000
-
-#define SE_BOTH(suite, name)                                                   \
-	static void name##_body(unsigned flags);                               \
-	Test(suite, name) { name##_body(0); }                                  \
-	Test(suite, name##_nowaitid) { name##_body(PIDRING_F_NO_WAITID); }     \
-	static void name##_body(unsigned flags)
-
-#define SE_ARGV(...) ((char *const[]){ "pidring-child", __VA_ARGS__, NULL })
+#include "test_util.h"
 
 extern char **environ;
-
-static char *const se_envp[] = { "PATH=/usr/bin:/bin", "PIDRING_TEST=security", NULL };
 
 /* Prints the credential lines of its own /proc/self/status. */
 static char se_status_script[] =
@@ -57,131 +44,18 @@ static char se_status_script[] =
 static char se_limits_script[] =
 	"while IFS= read -r l; do printf '%s\\n' \"$l\"; done < /proc/self/limits";
 
-struct se {
-	struct th_baseline base;
-	char *dir;
-	struct pidring *pr;
-	int fds[16];
-	int nfds;
-};
-
-static struct se *se_cur;
-
-static void se_abort_cleanup(void)
-{
-	struct se *s = se_cur;
-
-	if (!s)
-		return;
-	se_cur = NULL;
-	if (s->pr)
-		pidring_destroy(s->pr, 5000);
-	s->pr = NULL;
-	for (int i = 0; i < s->nfds; i++)
-		close(s->fds[i]);
-	s->nfds = 0;
-	if (s->dir) {
-		th_rmtree(s->dir);
-		free(s->dir);
-		s->dir = NULL;
-	}
-}
-
-TestSuite(security, .fini = se_abort_cleanup, .timeout = 60);
-TestSuite(rundir_refused, .fini = se_abort_cleanup, .timeout = 60);
-
-/* snprintf that fails the test rather than truncate. */
-__attribute__((format(printf, 3, 4)))
-static void se_fmt(char *buf, size_t len, const char *fmt, ...)
-{
-	va_list ap;
-	int n;
-
-	va_start(ap, fmt);
-	n = vsnprintf(buf, len, fmt, ap);
-	va_end(ap);
-	cr_assert(n >= 0 && (size_t)n < len, "string too long for its buffer: %s", buf);
-}
-
-static void se_open(struct se *s, unsigned flags)
-{
-	struct pidring_opts o = { 0 };
-	int r;
-
-	memset(s, 0, sizeof *s);
-	s->dir = th_mkdtemp();
-	se_cur = s;
-	th_baseline_take(&s->base);
-	o.runtime_dir = s->dir;
-	o.flags = flags;
-	r = pidring_new(&s->pr, &o);
-	cr_assert_eq(r, 0, "pidring_new: %d (%s)", r, strerror(-r));
-}
-
-static int se_own(struct se *s, int fd)
-{
-	cr_assert_geq(fd, 0, "open: %s", strerror(errno));
-	cr_assert_lt(s->nfds, 16);
-	s->fds[s->nfds++] = fd;
-	return fd;
-}
-
-static void se_close_fd(struct se *s, int fd)
-{
-	for (int i = 0; i < s->nfds; i++) {
-		if (s->fds[i] == fd) {
-			s->fds[i] = s->fds[--s->nfds];
-			break;
-		}
-	}
-	close(fd);
-}
-
-static void se_close(struct se *s)
-{
-	int r = pidring_destroy(s->pr, 10000);
-
-	s->pr = NULL;
-	cr_expect_eq(r, 0, "pidring_destroy: %d (%s)", r, strerror(-r));
-	while (s->nfds)
-		se_close_fd(s, s->fds[0]);
-	th_leak_check(&s->base, s->dir);
-	th_rmtree(s->dir);
-	free(s->dir);
-	s->dir = NULL;
-	se_cur = NULL;
-}
-
-static struct pidring_event se_next(struct se *s, int ms)
-{
-	struct pidring_event ev;
-	int r;
-
-	memset(&ev, 0, sizeof ev);
-	r = th_wait_event(s->pr, &ev, ms);
-	cr_assert_eq(r, 1, "no event within %d ms (pidring_wait -> %d, live %u)", ms, r,
-		     pidring_live(s->pr));
-	return ev;
-}
+TestSuite(security, .fini = fx_abort_cleanup, .timeout = 60);
+TestSuite(rundir_refused, .fini = fx_abort_cleanup, .timeout = 60);
 
 /* READY (queued at spawn), then the DONE of id with this reason/code/status. */
-static void se_ready_done(struct se *s, pidring_id id, int reason, int code, int status)
+static void se_ready_done(struct fx *s, pidring_id id, int reason, int code, int status)
 {
-	struct pidring_event ev = se_next(s, SE_EV_MS);
-
-	cr_assert_eq(ev.type, PIDRING_EV_READY, "expected READY, got %d", ev.type);
-	cr_assert_eq(ev.id, id);
-	ev = se_next(s, SE_EV_MS);
-	cr_assert_eq(ev.type, PIDRING_EV_DONE, "expected DONE, got %d", ev.type);
-	cr_assert_eq(ev.id, id);
-	cr_expect_eq(ev.reason, reason, "reason %d, expected %d", ev.reason, reason);
-	cr_expect_eq(ev.code, code, "code %d, expected %d (status %d)", ev.code, code,
-		     ev.status);
-	cr_expect_eq(ev.status, status, "status %d, expected %d", ev.status, status);
+	t_expect_ready(s, id, NULL);
+	t_expect_done(s, id, T_EV_MS, reason, code, status);
 }
 
 /* A spawn that must fail with want, yield no event and leave nothing live. */
-static void se_spawn_fails(struct se *s, const struct pidring_spawn *sp, int want,
+static void se_spawn_fails(struct fx *s, const struct pidring_spawn *sp, int want,
 			   const char *what)
 {
 	struct pidring_event ev;
@@ -201,30 +75,28 @@ static void se_spawn_fails(struct se *s, const struct pidring_spawn *sp, int wan
  * Run /bin/sh -c script with stdout on a pipe and the given credentials,
  * limits and flags; collect what it printed and check it exited 0.
  */
-static void se_sh(struct se *s, struct pidring_spawn *sp, char *script, char *out, size_t len)
+static void se_sh(struct fx *s, struct pidring_spawn *sp, char *script, char *out, size_t len)
 {
 	char *argv[] = { "sh", "-c", script, NULL };
 	struct pidring_fd_map map;
 	pidring_id id = 0;
 	int p[2], r;
 
-	cr_assert_eq(pipe2(p, O_CLOEXEC), 0);
-	se_own(s, p[0]);
-	se_own(s, p[1]);
+	t_pipe(s, p);
 	map.parent_fd = p[1];
 	map.child_fd = 1;
 	sp->path = "/bin/sh";
 	sp->argv = argv;
-	sp->envp = se_envp;
+	sp->envp = t_envp;
 	sp->cwd = "/";
 	sp->fds = &map;
 	sp->nfds = 1;
 	sp->ready = PIDRING_READY_EXEC;
 	r = pidring_spawn(s->pr, sp, &id);
 	cr_assert_eq(r, 0, "pidring_spawn(/bin/sh): %d (%s)", r, strerror(-r));
-	se_close_fd(s, p[1]);
+	fx_close_fd(s, p[1]);
 	r = th_read_all(p[0], out, len);
-	se_close_fd(s, p[0]);
+	fx_close_fd(s, p[0]);
 	cr_assert_geq(r, 0, "reading the child's output: %d", r);
 	se_ready_done(s, id, PIDRING_EXITED, CLD_EXITED, 0);
 }
@@ -281,9 +153,9 @@ static void se_expect_ids(const char *out, const char *key, long want)
  * (the worker is a throwaway process) and sees both in a child that runs as
  * uid/gid 65534 — the caller must pass SETGROUPS to shed root's groups.
  */
-SE_BOTH(security, credentials_dropped_as_root)
+BOTH(security, credentials_dropped_as_root)
 {
-	static struct se s;
+	static struct fx s;
 	static const gid_t nobody_groups[] = { 65534 };
 	static const gid_t ours[] = { 0, 4242 };
 	struct pidring_spawn sp;
@@ -296,7 +168,7 @@ SE_BOTH(security, credentials_dropped_as_root)
 		return;
 	}
 	cr_assert_eq(setgroups(2, ours), 0, "setgroups: %s", strerror(errno));
-	se_open(&s, flags);
+	fx_open(&s, flags);
 
 	/* All three. */
 	memset(&sp, 0, sizeof sp);
@@ -345,8 +217,8 @@ SE_BOTH(security, credentials_dropped_as_root)
 	{
 		pidring_id id = 0;
 		struct pidring_spawn k = {
-			.path = th_child_path(), .argv = SE_ARGV("--sleep-forever"),
-			.envp = se_envp, .flags = PIDRING_SPAWN_SETUID | PIDRING_SPAWN_SETGID |
+			.path = th_child_path(), .argv = ARGV("--sleep-forever"),
+			.envp = t_envp, .flags = PIDRING_SPAWN_SETUID | PIDRING_SPAWN_SETGID |
 						  PIDRING_SPAWN_SETGROUPS,
 			.uid = 65534, .gid = 65534, .groups = nobody_groups, .ngroups = 1,
 		};
@@ -354,49 +226,57 @@ SE_BOTH(security, credentials_dropped_as_root)
 		char path[64];
 
 		cr_assert_eq(pidring_spawn(s.pr, &k, &id), 0);
-		se_fmt(path, sizeof path, "/proc/%d", pidring_pid(s.pr, id));
+		t_fmt(path, sizeof path, "/proc/%d", pidring_pid(s.pr, id));
 		cr_assert_eq(stat(path, &st), 0);
 		cr_expect_eq(st.st_uid, 65534u);
 		cr_assert_eq(pidring_cancel(s.pr, id), 0);
 		se_ready_done(&s, id, PIDRING_CANCELLED, CLD_KILLED, SIGKILL);
 	}
-	se_close(&s);
+	fx_close(&s);
 }
 
 /* groups NULL with a count is refused before anything runs. */
-SE_BOTH(security, groups_null_with_count_is_einval)
+BOTH(security, groups_null_with_count_is_einval)
 {
-	static struct se s;
+	static struct fx s;
 	struct pidring_spawn sp = {
-		.path = th_child_path(), .argv = SE_ARGV("--exit", "0"), .envp = se_envp,
+		.path = th_child_path(), .argv = ARGV("--exit", "0"), .envp = t_envp,
 		.flags = PIDRING_SPAWN_SETGROUPS, .groups = NULL, .ngroups = 2,
 	};
 
-	se_open(&s, flags);
+	fx_open(&s, flags);
 	se_spawn_fails(&s, &sp, -EINVAL, "SETGROUPS, groups NULL, ngroups 2");
-	se_close(&s);
+	fx_close(&s);
 }
 
 /* ---- no_new_privs ---- */
 
-SE_BOTH(security, no_new_privs)
+/* Our own /proc/self/status, NUL-terminated. */
+static void se_self_status(char *buf, size_t len)
 {
-	static struct se s;
+	int fd = open("/proc/self/status", O_RDONLY | O_CLOEXEC);
+	int n;
+
+	cr_assert_geq(fd, 0);
+	n = (int)read(fd, buf, len - 1);
+	close(fd);
+	cr_assert_gt(n, 0);
+	buf[n] = '\0';
+}
+
+BOTH(security, no_new_privs)
+{
+	static struct fx s;
 	struct pidring_spawn sp;
 	char out[4096], self[4096];
 	long v[2], mine[2];
-	int fd, n;
+	int n;
 
 	/* What we have ourselves: the child without the flag inherits it. */
-	fd = open("/proc/self/status", O_RDONLY | O_CLOEXEC);
-	cr_assert_geq(fd, 0);
-	n = (int)read(fd, self, sizeof self - 1);
-	close(fd);
-	cr_assert_gt(n, 0);
-	self[n] = '\0';
+	se_self_status(self, sizeof self);
 	cr_assert_eq(se_fields(self, "NoNewPrivs", mine, 2), 1, "no NoNewPrivs line");
 
-	se_open(&s, flags);
+	fx_open(&s, flags);
 	memset(&sp, 0, sizeof sp);
 	sp.flags = PIDRING_SPAWN_NO_NEW_PRIVS;
 	se_sh(&s, &sp, se_status_script, out, sizeof out);
@@ -412,15 +292,10 @@ SE_BOTH(security, no_new_privs)
 				 "fault, but the flag-less case then proves nothing)");
 
 	/* Our own process is untouched by the child's prctl (CLONE_VM, not threads). */
-	fd = open("/proc/self/status", O_RDONLY | O_CLOEXEC);
-	cr_assert_geq(fd, 0);
-	n = (int)read(fd, self, sizeof self - 1);
-	close(fd);
-	cr_assert_gt(n, 0);
-	self[n] = '\0';
+	se_self_status(self, sizeof self);
 	cr_expect(se_fields(self, "NoNewPrivs", v, 2) == 1 && v[0] == mine[0],
 		  "the child's PR_SET_NO_NEW_PRIVS leaked into the parent");
-	se_close(&s);
+	fx_close(&s);
 }
 
 /* ---- resource limits ---- */
@@ -434,13 +309,13 @@ static int se_limit(const char *text, const char *name, char *soft, char *hard, 
 	if (!p)
 		return -1;
 	p += strlen(name);
-	se_fmt(fmt, sizeof fmt, "%%%zus %%%zus", len - 1, len - 1);
+	t_fmt(fmt, sizeof fmt, "%%%zus %%%zus", len - 1, len - 1);
 	return sscanf(p, fmt, soft, hard) == 2 ? 0 : -1;
 }
 
-SE_BOTH(security, rlimits_applied)
+BOTH(security, rlimits_applied)
 {
-	static struct se s;
+	static struct fx s;
 	const struct pidring_rlimit lims[] = {
 		{ RLIMIT_NOFILE, 64, 128 },
 		{ RLIMIT_CORE, 0, 0 },
@@ -450,7 +325,7 @@ SE_BOTH(security, rlimits_applied)
 	char out[8192], soft[32], hard[32];
 	struct rlimit ours;
 
-	se_open(&s, flags);
+	fx_open(&s, flags);
 	memset(&sp, 0, sizeof sp);
 	sp.rlimits = lims;
 	/* RLIMIT_FSIZE infinity only where that is not a raise we cannot make. */
@@ -475,12 +350,12 @@ SE_BOTH(security, rlimits_applied)
 	/* Our own limits are the parent's, untouched. */
 	cr_assert_eq(getrlimit(RLIMIT_NOFILE, &ours), 0);
 	cr_expect_neq(ours.rlim_max, 128u, "the child's prlimit hit the parent");
-	se_close(&s);
+	fx_close(&s);
 }
 
-SE_BOTH(security, rlimits_invalid_are_einval)
+BOTH(security, rlimits_invalid_are_einval)
 {
-	static struct se s;
+	static struct fx s;
 	const struct {
 		struct pidring_rlimit rl;
 		const char *what;
@@ -492,10 +367,10 @@ SE_BOTH(security, rlimits_invalid_are_einval)
 		{ { RLIMIT_CORE, RLIM_INFINITY, 0 }, "cur infinity > max 0" },
 	};
 	struct pidring_spawn sp = {
-		.path = th_child_path(), .argv = SE_ARGV("--exit", "0"), .envp = se_envp,
+		.path = th_child_path(), .argv = ARGV("--exit", "0"), .envp = t_envp,
 	};
 
-	se_open(&s, flags);
+	fx_open(&s, flags);
 	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
 		/* A good limit first: the bad one is found wherever it is. */
 		struct pidring_rlimit two[2] = { { RLIMIT_CORE, 0, 0 }, bad[i].rl };
@@ -507,7 +382,7 @@ SE_BOTH(security, rlimits_invalid_are_einval)
 	sp.rlimits = NULL;
 	sp.nrlimits = 1;
 	se_spawn_fails(&s, &sp, -EINVAL, "rlimits NULL, nrlimits 1");
-	se_close(&s);
+	fx_close(&s);
 }
 
 /*
@@ -515,12 +390,12 @@ SE_BOTH(security, rlimits_invalid_are_einval)
  * -EPERM even for root) fails the spawn with that error, after the clone:
  * the failed child is reaped, nothing is left and no event follows.
  */
-SE_BOTH(security, rlimit_refused_in_child_is_eperm)
+BOTH(security, rlimit_refused_in_child_is_eperm)
 {
-	static struct se s;
+	static struct fx s;
 	struct pidring_rlimit rl = { RLIMIT_NOFILE, 0, 0 };
 	struct pidring_spawn sp = {
-		.path = th_child_path(), .argv = SE_ARGV("--exit", "0"), .envp = se_envp,
+		.path = th_child_path(), .argv = ARGV("--exit", "0"), .envp = t_envp,
 		.rlimits = &rl, .nrlimits = 1,
 	};
 	unsigned long long nr_open = 0;
@@ -530,7 +405,7 @@ SE_BOTH(security, rlimit_refused_in_child_is_eperm)
 	cr_assert_eq(fscanf(f, "%llu", &nr_open), 1);
 	fclose(f);
 	rl.cur = rl.max = nr_open + 1;
-	se_open(&s, flags);
+	fx_open(&s, flags);
 	se_spawn_fails(&s, &sp, -EPERM, "RLIMIT_NOFILE above fs.nr_open");
 	/* And the engine still works. */
 	{
@@ -540,7 +415,7 @@ SE_BOTH(security, rlimit_refused_in_child_is_eperm)
 		cr_assert_eq(pidring_spawn(s.pr, &sp, &id), 0);
 		se_ready_done(&s, id, PIDRING_EXITED, CLD_EXITED, 0);
 	}
-	se_close(&s);
+	fx_close(&s);
 }
 
 /* ---- environment ---- */
@@ -553,7 +428,7 @@ static size_t se_environ_of(pid_t pid, char *buf, size_t len)
 	ssize_t n;
 	int fd;
 
-	se_fmt(path, sizeof path, "/proc/%d/environ", (int)pid);
+	t_fmt(path, sizeof path, "/proc/%d/environ", (int)pid);
 	fd = open(path, O_RDONLY | O_CLOEXEC);
 	cr_assert_geq(fd, 0, "open %s: %s", path, strerror(errno));
 	while ((n = read(fd, buf + have, len - have)) > 0)
@@ -584,27 +459,25 @@ static size_t se_environ_image(char *const *envp, char *buf, size_t len)
  * in by the kernel after the exec has released the vfork'd parent, so reading
  * it the instant pidring_spawn returns can see it empty.
  */
-static void se_check_environ(struct se *s, char *const *envp, char *const *want)
+static void se_check_environ(struct fx *s, char *const *envp, char *const *want)
 {
 	static char got[1 << 17], img[1 << 17], rep[1 << 17];
 	struct pidring_fd_map map;
 	struct pidring_spawn sp = {
 		.path = th_child_path(), .envp = envp, .fds = &map, .nfds = 1,
-		.argv = SE_ARGV("--report-fd", "3", "--sleep-forever"),
+		.argv = ARGV("--report-fd", "3", "--sleep-forever"),
 	};
 	size_t gl, wl;
 	pidring_id id = 0;
 	int p[2], r;
 
-	cr_assert_eq(pipe2(p, O_CLOEXEC), 0);
-	se_own(s, p[0]);
-	se_own(s, p[1]);
+	t_pipe(s, p);
 	map.parent_fd = p[1];
 	map.child_fd = 3;
 	cr_assert_eq(pidring_spawn(s->pr, &sp, &id), 0);
-	se_close_fd(s, p[1]);
+	fx_close_fd(s, p[1]);
 	r = th_read_all(p[0], rep, sizeof rep);
-	se_close_fd(s, p[0]);
+	fx_close_fd(s, p[0]);
 	cr_assert_gt(r, 0, "reading the report: %d", r);
 	gl = se_environ_of(pidring_pid(s->pr, id), got, sizeof got);
 	wl = se_environ_image(want, img, sizeof img);
@@ -614,19 +487,19 @@ static void se_check_environ(struct se *s, char *const *envp, char *const *want)
 	se_ready_done(s, id, PIDRING_CANCELLED, CLD_KILLED, SIGKILL);
 }
 
-SE_BOTH(security, environment_exact)
+BOTH(security, environment_exact)
 {
-	static struct se s;
+	static struct fx s;
 	static char *const given[] = { "A=1", "EMPTY=", "EQ=a=b=c", NULL };
 	static char *const none[] = { NULL };
 
-	se_open(&s, flags);
+	fx_open(&s, flags);
 	se_check_environ(&s, given, given);
 	se_check_environ(&s, none, none);
 	/* NULL: the caller's environ as it is now (a fresh setenv included). */
 	cr_assert_eq(setenv("PIDRING_SECURITY_MARK", "x=y", 1), 0);
 	se_check_environ(&s, NULL, environ);
-	se_close(&s);
+	fx_close(&s);
 }
 
 /* ---- fds ---- */
@@ -659,24 +532,24 @@ static int se_report_fds(const char *rep, int *fds, int max)
 }
 
 /* Spawn --report-fd <child_fd> with parent_fd mapped there; read the report from rd. */
-static void se_report(struct se *s, int parent_fd, int child_fd, int rd, char *out, size_t len)
+static void se_report(struct fx *s, int parent_fd, int child_fd, int rd, char *out, size_t len)
 {
 	char num[16];
 	struct pidring_fd_map map = { parent_fd, child_fd };
 	pidring_id id = 0;
 	int r;
 
-	se_fmt(num, sizeof num, "%d", child_fd);
+	t_fmt(num, sizeof num, "%d", child_fd);
 	{
 		struct pidring_spawn sp = {
-			.path = th_child_path(), .argv = SE_ARGV("--report-fd", num),
-			.envp = se_envp, .fds = &map, .nfds = 1,
+			.path = th_child_path(), .argv = ARGV("--report-fd", num),
+			.envp = t_envp, .fds = &map, .nfds = 1,
 		};
 
 		r = pidring_spawn(s->pr, &sp, &id);
 	}
 	cr_assert_eq(r, 0, "pidring_spawn: %d (%s)", r, strerror(-r));
-	se_close_fd(s, parent_fd);
+	fx_close_fd(s, parent_fd);
 	r = th_read_all(rd, out, len);
 	cr_assert_gt(r, 0, "reading the report: %d", r);
 	se_ready_done(s, id, PIDRING_EXITED, CLD_EXITED, 0);
@@ -686,21 +559,21 @@ static void se_report(struct se *s, int parent_fd, int child_fd, int rd, char *o
  * An fd of ours opened WITHOUT O_CLOEXEC and not mapped never reaches the
  * child, whether it sits in the gap below the highest mapped fd or above it.
  */
-SE_BOTH(security, unmapped_non_cloexec_fds_not_inherited)
+BOTH(security, unmapped_non_cloexec_fds_not_inherited)
 {
-	static struct se s;
+	static struct fx s;
 	char out[4096];
 	int p[2], lo, hi, target, fds[32], n;
 
-	se_open(&s, flags);
-	lo = se_own(&s, open("/dev/null", O_RDONLY));           /* no O_CLOEXEC */
+	fx_open(&s, flags);
+	lo = fx_own(&s, open("/dev/null", O_RDONLY));           /* no O_CLOEXEC */
 	target = lo + 3;                      /* lo sits in the gap 3 .. target-1 */
-	hi = se_own(&s, fcntl(lo, F_DUPFD, target + 100));       /* no FD_CLOEXEC */
+	hi = fx_own(&s, fcntl(lo, F_DUPFD, target + 100));       /* no FD_CLOEXEC */
 	cr_assert_eq(fcntl(lo, F_GETFD) & FD_CLOEXEC, 0);
 	cr_assert_eq(fcntl(hi, F_GETFD) & FD_CLOEXEC, 0);
 	cr_assert_eq(pipe(p), 0);                                /* no O_CLOEXEC either */
-	se_own(&s, p[0]);
-	se_own(&s, p[1]);
+	fx_own(&s, p[0]);
+	fx_own(&s, p[1]);
 	se_report(&s, p[1], target, p[0], out, sizeof out);
 	n = se_report_fds(out, fds, 32);
 	cr_assert_eq(n, 4, "child fds (%d): expected exactly 0 1 2 %d (lo %d, hi %d, pipe %d %d)"
@@ -708,36 +581,36 @@ SE_BOTH(security, unmapped_non_cloexec_fds_not_inherited)
 	cr_expect(fds[0] == 0 && fds[1] == 1 && fds[2] == 2 && fds[3] == target,
 		  "child fds: %d %d %d %d, expected 0 1 2 %d", fds[0], fds[1], fds[2], fds[3],
 		  target);
-	se_close(&s);
+	fx_close(&s);
 }
 
 /* A socket can be mapped: the report travels over it. Also identity mappings. */
-SE_BOTH(security, socket_mapped_to_child_fd3)
+BOTH(security, socket_mapped_to_child_fd3)
 {
-	static struct se s;
+	static struct fx s;
 	char out[4096];
 	int sv[2], fds[32], n, k;
 
-	se_open(&s, flags);
+	fx_open(&s, flags);
 	cr_assert_eq(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0, "socketpair: %s",
 		     strerror(errno));
-	se_own(&s, sv[0]);
-	se_own(&s, sv[1]);
+	fx_own(&s, sv[0]);
+	fx_own(&s, sv[1]);
 	se_report(&s, sv[1], 3, sv[0], out, sizeof out);
 	n = se_report_fds(out, fds, 32);
 	cr_expect(n == 4 && fds[3] == 3, "child fds: expected 0 1 2 3:\n%s", out);
-	se_close_fd(&s, sv[0]);
+	fx_close_fd(&s, sv[0]);
 
 	/* A close-on-exec socket mapped onto its own number still arrives. */
 	cr_assert_eq(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
-	se_own(&s, sv[0]);
-	se_own(&s, sv[1]);
+	fx_own(&s, sv[0]);
+	fx_own(&s, sv[1]);
 	k = sv[1];
 	se_report(&s, sv[1], k, sv[0], out, sizeof out);
 	n = se_report_fds(out, fds, 32);
 	cr_expect(n == 4 && fds[3] == k, "identity mapping of cloexec fd %d: got:\n%s", k, out);
-	se_close_fd(&s, sv[0]);
-	se_close(&s);
+	fx_close_fd(&s, sv[0]);
+	fx_close(&s);
 }
 
 /* ---- the runtime base ---- */
@@ -775,15 +648,15 @@ static void se_new_fails(unsigned flags, const char *rundir, int want, int alt,
  * O_NOFOLLOW on a symlink fails with ENOTDIR on Linux, not ELOOP), whether it
  * points to a directory of ours or nowhere; the target is not touched.
  */
-SE_BOTH(rundir_refused, symlink)
+BOTH(rundir_refused, symlink)
 {
 	char *top = th_mkdtemp();
 	char real[256], link[256], dangling[256], gone[256];
 
-	se_fmt(real, sizeof real, "%s/real", top);
-	se_fmt(link, sizeof link, "%s/link", top);
-	se_fmt(dangling, sizeof dangling, "%s/dangling", top);
-	se_fmt(gone, sizeof gone, "%s/gone", top);
+	t_fmt(real, sizeof real, "%s/real", top);
+	t_fmt(link, sizeof link, "%s/link", top);
+	t_fmt(dangling, sizeof dangling, "%s/dangling", top);
+	t_fmt(gone, sizeof gone, "%s/gone", top);
 	cr_assert_eq(mkdir(real, 0700), 0);
 	cr_assert_eq(symlink(real, link), 0);
 	cr_assert_eq(symlink(gone, dangling), 0);
@@ -801,20 +674,20 @@ SE_BOTH(rundir_refused, symlink)
  * nothing is made in the link's target. (Found accepting "<link>/" and
  * "<link>/." before the engine stripped trailing slashes and dots.)
  */
-SE_BOTH(rundir_refused, symlink_spelled_otherwise)
+BOTH(rundir_refused, symlink_spelled_otherwise)
 {
 	static const char *const tails[] = { "/", "/.", "//", "/./", "/./." };
 	char *top = th_mkdtemp();
 	char real[256], link[256], what[64];
 	char cwd[PATH_MAX];
 
-	se_fmt(real, sizeof real, "%s/real", top);
-	se_fmt(link, sizeof link, "%s/link", top);
+	t_fmt(real, sizeof real, "%s/real", top);
+	t_fmt(link, sizeof link, "%s/link", top);
 	cr_assert_eq(mkdir(real, 0700), 0);
 	cr_assert_eq(symlink(real, link), 0);
 	for (size_t i = 0; i < sizeof tails / sizeof tails[0]; i++) {
-		se_fmt(link, sizeof link, "%s/link%s", top, tails[i]);
-		se_fmt(what, sizeof what, "symlink spelled \"link%s\"", tails[i]);
+		t_fmt(link, sizeof link, "%s/link%s", top, tails[i]);
+		t_fmt(what, sizeof what, "symlink spelled \"link%s\"", tails[i]);
 		se_new_fails(flags, link, -ENOTDIR, 0, real, what);
 	}
 	/* Relative, from inside top (the worker's cwd is its own to change). */
@@ -828,7 +701,7 @@ SE_BOTH(rundir_refused, symlink_spelled_otherwise)
 }
 
 /* A base another user owns could have its sockets swapped under us: -EPERM. */
-SE_BOTH(rundir_refused, other_users_directory)
+BOTH(rundir_refused, other_users_directory)
 {
 	char *top;
 
@@ -854,14 +727,14 @@ SE_BOTH(rundir_refused, other_users_directory)
 }
 
 /* Too long for base/<instance>/<slot>.<gen>.sock to fit sun_path: -ENAMETOOLONG. */
-SE_BOTH(rundir_refused, too_long)
+BOTH(rundir_refused, too_long)
 {
 	static char longer[5000];
 	char *top = th_mkdtemp();
 	char mid[256];
 
 	/* Exists, so only the length can be the reason. */
-	se_fmt(mid, sizeof mid, "%s/%0100d", top, 0);
+	t_fmt(mid, sizeof mid, "%s/%0100d", top, 0);
 	cr_assert_eq(mkdir(mid, 0700), 0, "mkdir %s: %s", mid, strerror(errno));
 	se_new_fails(flags, mid, -ENAMETOOLONG, 0, mid, "a 125-character base");
 	memset(longer, 'x', sizeof longer - 1);
@@ -872,14 +745,14 @@ SE_BOTH(rundir_refused, too_long)
 }
 
 /* Not a directory, and a missing parent: refused with what the kernel said. */
-SE_BOTH(rundir_refused, not_a_directory_and_missing_parent)
+BOTH(rundir_refused, not_a_directory_and_missing_parent)
 {
 	char *top = th_mkdtemp();
 	char file[256], orphan[256];
 	int fd;
 
-	se_fmt(file, sizeof file, "%s/file", top);
-	se_fmt(orphan, sizeof orphan, "%s/no/such", top);
+	t_fmt(file, sizeof file, "%s/file", top);
+	t_fmt(orphan, sizeof orphan, "%s/no/such", top);
 	fd = open(file, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
 	cr_assert_geq(fd, 0);
 	close(fd);
@@ -891,7 +764,7 @@ SE_BOTH(rundir_refused, not_a_directory_and_missing_parent)
 }
 
 /* A missing base is created private (0700) and ours; it is accepted. */
-SE_BOTH(rundir_refused, created_base_is_private)
+BOTH(rundir_refused, created_base_is_private)
 {
 	char *top = th_mkdtemp();
 	char base[256];
@@ -901,7 +774,7 @@ SE_BOTH(rundir_refused, created_base_is_private)
 	mode_t old = umask(0);
 	int r;
 
-	se_fmt(base, sizeof base, "%s/base", top);
+	t_fmt(base, sizeof base, "%s/base", top);
 	o.runtime_dir = base;
 	o.flags = flags;
 	r = pidring_new(&pr, &o);

@@ -486,13 +486,38 @@ BOTH(inherit, fd_map_and_env)
 	fx_close(&f);
 }
 
+/*
+ * Spawn pidring-child --report-fd child_fd with the one map p[1] -> child_fd
+ * and read its report from p[0]; both ends of the pipe are closed after.
+ */
+static pidring_id spawn_report_one(struct fx *f, int p[2], int child_fd, const char *what,
+				   char *buf, size_t len, struct report *rep)
+{
+	struct pidring_fd_map map = { p[1], child_fd };
+	struct pidring_spawn s;
+	pidring_id id;
+	char arg[16];
+	int r;
+
+	snprintf(arg, sizeof arg, "%d", child_fd);
+	s = t_spec(ARGV("--report-fd", arg), NULL);
+	s.fds = &map;
+	s.nfds = 1;
+	r = pidring_spawn(f->pr, &s, &id);
+	cr_assert_eq(r, 0, "%s: pidring_spawn: %d", what, r);
+	fx_close_fd(f, p[1]);
+	read_report(p[0], buf, len, rep);
+	fx_close_fd(f, p[0]);
+	return id;
+}
+
 BOTH(inherit, fd_map_identity_swap_stdio)
 {
 	struct pidring_fd_map map[2];
 	struct pidring_spawn s;
 	struct report rep;
 	static struct fx f;
-	char buf[8192], arg_a[16], arg_c[16];
+	char buf[8192], arg_a[16];
 	int A[2], B[2], C[2], D[2], want[5], a, b, r;
 	pidring_id id;
 
@@ -500,16 +525,7 @@ BOTH(inherit, fd_map_identity_swap_stdio)
 
 	/* child_fd == parent_fd */
 	t_pipe(&f, C);
-	snprintf(arg_c, sizeof arg_c, "%d", C[1]);
-	map[0] = (struct pidring_fd_map){ C[1], C[1] };
-	s = t_spec(ARGV("--report-fd", arg_c), NULL);
-	s.fds = map;
-	s.nfds = 1;
-	r = pidring_spawn(f.pr, &s, &id);
-	cr_assert_eq(r, 0, "identity: pidring_spawn: %d", r);
-	fx_close_fd(&f, C[1]);
-	read_report(C[0], buf, sizeof buf, &rep);
-	fx_close_fd(&f, C[0]);
+	id = spawn_report_one(&f, C, C[1], "identity", buf, sizeof buf, &rep);
 	want[0] = 0, want[1] = 1, want[2] = 2, want[3] = C[1];
 	expect_fd_set("identity", &rep, want, 4);
 	expect_env("identity", &rep, t_envp);
@@ -539,15 +555,7 @@ BOTH(inherit, fd_map_identity_swap_stdio)
 
 	/* onto stdout: the report fd is 1 itself; 0 and 2 are /dev/null */
 	t_pipe(&f, D);
-	map[0] = (struct pidring_fd_map){ D[1], 1 };
-	s = t_spec(ARGV("--report-fd", "1"), NULL);
-	s.fds = map;
-	s.nfds = 1;
-	r = pidring_spawn(f.pr, &s, &id);
-	cr_assert_eq(r, 0, "stdout: pidring_spawn: %d", r);
-	fx_close_fd(&f, D[1]);
-	read_report(D[0], buf, sizeof buf, &rep);
-	fx_close_fd(&f, D[0]);
+	id = spawn_report_one(&f, D, 1, "stdout", buf, sizeof buf, &rep);
 	want[0] = 0, want[1] = 1, want[2] = 2;
 	expect_fd_set("stdout", &rep, want, 3);
 	expect_exit0(&f, id);

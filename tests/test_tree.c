@@ -14,8 +14,9 @@
  * a recycled pid cannot fool the check. With PIDRING_F_SUBREAPER the orphans
  * are our children and th_leak_check sees any the engine failed to reap.
  *
- * Self-contained on purpose (tests/helpers.h only): the suite must build
- * whatever else is in flux in tests/.
+ * The fixture's engine part (struct fx: runtime base, fd baseline, owned
+ * fds, leak check) and the spawn spec are test_util.h's; struct tr adds the
+ * instance, the cgroup and the descendants.
  */
 #include <criterion/criterion.h>
 
@@ -39,125 +40,81 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "helpers.h"
-#include "pidring.h"
+#include "test_util.h"
 
 #ifndef CGROUP2_SUPER_MAGIC
 #define CGROUP2_SUPER_MAGIC 0x63677270
 #endif
 
-#define TR_EV_MS     5000   /* one event that is due now */
 #define TR_DEAD_MS   2000   /* descendants must be gone within this */
 #define TR_MAXD      64     /* descendants tracked per test */
-#define TR_MAXFDS    16
-
-/* Every behaviour in both chain variants: name (WAITID) and name_nowaitid. */
-#define TR_BOTH(suite, name)                                                   \
-	static void name##_body(unsigned flags);                               \
-	Test(suite, name) { name##_body(0); }                                  \
-	Test(suite, name##_nowaitid) { name##_body(PIDRING_F_NO_WAITID); }     \
-	static void name##_body(unsigned flags)
-
-#define TR_ARGV(...) ((char *const[]){ "pidring-child", __VA_ARGS__, NULL })
-
-static char *const tr_envp[] = { "PATH=/usr/bin:/bin", "PIDRING_TEST=tree", NULL };
 
 struct tr {
-	struct th_baseline base;
-	char *dir;                  /* private runtime base */
-	struct pidring *pr;
-	unsigned flags;
+	struct fx fx;               /* first: t_cur points at it (see tr_abort_cleanup) */
 	char inst[64];              /* the engine's instance (and cgroup) name */
 	const char *cg;             /* opts.cgroup_dir, or NULL */
-	int fds[TR_MAXFDS];         /* test-owned fds */
-	int nfds;
 	pid_t dpid[TR_MAXD];        /* descendants reported by --pidfile-fd */
 	int dfd[TR_MAXD];           /* a pidfd on each */
 	int nd;
 };
 
-/* The running test's fixture, for the suite's .fini after an abort. */
-static struct tr *tr_cur;
-
+/*
+ * The suite's .fini after an abort: t_cur is the fx at the head of the
+ * running test's struct tr. Its descendants are killed first, then the
+ * engine part is cleaned up as in every suite.
+ */
 static void tr_abort_cleanup(void)
 {
-	struct tr *t = tr_cur;
+	struct tr *t = (struct tr *)t_cur;
 
 	if (!t)
 		return;
-	tr_cur = NULL;
 	for (int i = 0; i < t->nd; i++) {
 		syscall(SYS_pidfd_send_signal, t->dfd[i], SIGKILL, NULL, 0);
 		close(t->dfd[i]);
 	}
 	t->nd = 0;
-	if (t->pr)
-		pidring_destroy(t->pr, 5000);
-	t->pr = NULL;
-	for (int i = 0; i < t->nfds; i++)
-		close(t->fds[i]);
-	t->nfds = 0;
+	fx_abort_cleanup();
 	/* Adopted orphans (subreaper tests) must not outlive the worker as zombies. */
 	while (waitpid(-1, NULL, WNOHANG) > 0)
 		;
-	if (t->dir) {
-		th_rmtree(t->dir);
-		free(t->dir);
-		t->dir = NULL;
-	}
 }
 
 TestSuite(tree, .fini = tr_abort_cleanup, .timeout = 60);
 TestSuite(cgroup, .fini = tr_abort_cleanup, .timeout = 60);
 TestSuite(subreaper, .fini = tr_abort_cleanup, .timeout = 60);
 
-/* snprintf that fails the test rather than truncate (and keeps -Wformat-truncation quiet). */
-__attribute__((format(printf, 3, 4)))
-static void tr_fmt(char *buf, size_t len, const char *fmt, ...)
-{
-	va_list ap;
-	int n;
-
-	va_start(ap, fmt);
-	n = vsnprintf(buf, len, fmt, ap);
-	va_end(ap);
-	cr_assert(n >= 0 && (size_t)n < len, "string too long for its buffer: %s", buf);
-}
-
 /* ---- fixture ---- */
 
 /* The engine's instance directory: the one entry of the runtime base. */
 static void tr_find_inst(struct tr *t)
 {
-	DIR *d = opendir(t->dir);
+	DIR *d = opendir(t->fx.dir);
 	struct dirent *de;
 	int n = 0;
 
-	cr_assert_not_null(d, "opendir %s: %s", t->dir, strerror(errno));
+	cr_assert_not_null(d, "opendir %s: %s", t->fx.dir, strerror(errno));
 	while ((de = readdir(d))) {
 		if (de->d_name[0] == '.')
 			continue;
-		tr_fmt(t->inst, sizeof t->inst, "%s", de->d_name);
+		t_fmt(t->inst, sizeof t->inst, "%s", de->d_name);
 		n++;
 	}
 	closedir(d);
-	cr_assert_eq(n, 1, "expected one instance directory in %s, found %d", t->dir, n);
+	cr_assert_eq(n, 1, "expected one instance directory in %s, found %d", t->fx.dir, n);
 }
 
 static int tr_new(struct tr *t, unsigned flags, const char *cg)
 {
 	struct pidring_opts o = { 0 };
+	int r;
 
 	memset(t, 0, sizeof *t);
-	t->flags = flags;
-	t->cg = cg;
-	t->dir = th_mkdtemp();
-	tr_cur = t;
-	th_baseline_take(&t->base);
-	o.runtime_dir = t->dir;
 	o.flags = flags;
 	o.cgroup_dir = cg;
-	return pidring_new(&t->pr, &o);
+	r = fx_new(&t->fx, &o);
+	t->cg = cg;
+	return r;
 }
 
 static void tr_open(struct tr *t, unsigned flags, const char *cg)
@@ -166,27 +123,8 @@ static void tr_open(struct tr *t, unsigned flags, const char *cg)
 
 	cr_assert_eq(r, 0, "pidring_new(flags=%#x, cgroup_dir=%s): %d (%s)", flags,
 		     cg ? cg : "NULL", r, strerror(-r));
-	cr_assert_not_null(t->pr);
+	cr_assert_not_null(t->fx.pr);
 	tr_find_inst(t);
-}
-
-static int tr_own(struct tr *t, int fd)
-{
-	cr_assert_geq(fd, 0, "open: %s", strerror(errno));
-	cr_assert_lt(t->nfds, TR_MAXFDS);
-	t->fds[t->nfds++] = fd;
-	return fd;
-}
-
-static void tr_close_fd(struct tr *t, int fd)
-{
-	for (int i = 0; i < t->nfds; i++) {
-		if (t->fds[i] == fd) {
-			t->fds[i] = t->fds[--t->nfds];
-			break;
-		}
-	}
-	close(fd);
 }
 
 /* Forget the descendants (all checked dead by the test) and their pidfds. */
@@ -200,26 +138,11 @@ static void tr_drop_descendants(struct tr *t)
 /* Destroy the engine, then the rules: no child, no fd, nothing on disk. */
 static void tr_close(struct tr *t)
 {
-	int r = pidring_destroy(t->pr, 10000);
-
-	t->pr = NULL;
-	cr_expect_eq(r, 0, "pidring_destroy: %d (%s)", r, strerror(-r));
-	while (t->nfds)
-		tr_close_fd(t, t->fds[0]);
 	tr_drop_descendants(t);
-	th_leak_check(&t->base, t->dir);
-	th_rmtree(t->dir);
-	free(t->dir);
-	t->dir = NULL;
-	tr_cur = NULL;
+	fx_close(&t->fx);
 }
 
 /* ---- descendants ---- */
-
-static int tr_pidfd_open(pid_t pid)
-{
-	return (int)syscall(SYS_pidfd_open, pid, 0);
-}
 
 /* 1 when the process behind pidfd has exited (zombie or reaped). */
 static int tr_dead(int pidfd)
@@ -320,7 +243,7 @@ static int tr_read_pidfile(struct tr *t, int fd)
 		cr_assert(*line && !*end && v > 1, "bad pidfile line \"%s\"", line);
 		cr_assert_lt(t->nd, TR_MAXD, "more than %d descendants", TR_MAXD);
 		t->dpid[t->nd] = (pid_t)v;
-		t->dfd[t->nd] = tr_pidfd_open((pid_t)v);
+		t->dfd[t->nd] = t_pidfd_open((pid_t)v);
 		cr_assert_geq(t->dfd[t->nd], 0, "pidfd_open(%ld): %s (a descendant died early)",
 			      v, strerror(errno));
 		t->nd++;
@@ -332,26 +255,14 @@ static int tr_read_pidfile(struct tr *t, int fd)
 
 /* ---- spawning and events ---- */
 
-static struct pidring_spawn tr_spec(char *const *argv, void *user)
-{
-	struct pidring_spawn s = {
-		.path = th_child_path(),
-		.argv = argv,
-		.envp = tr_envp,
-		.ready = PIDRING_READY_EXEC,
-		.user = user,
-	};
-	return s;
-}
-
 static pidring_id tr_spawn(struct tr *t, char *const *argv, unsigned sflags, void *user)
 {
-	struct pidring_spawn s = tr_spec(argv, user);
+	struct pidring_spawn s = t_spec(argv, user);
 	pidring_id id = 0;
 	int r;
 
 	s.flags = sflags;
-	r = pidring_spawn(t->pr, &s, &id);
+	r = pidring_spawn(t->fx.pr, &s, &id);
 	cr_assert_eq(r, 0, "pidring_spawn: %d (%s)", r, strerror(-r));
 	cr_assert_neq(id, 0);
 	return id;
@@ -365,66 +276,48 @@ static pidring_id tr_spawn(struct tr *t, char *const *argv, unsigned sflags, voi
 static pidring_id tr_spawn_tree(struct tr *t, char *const *argv, unsigned sflags,
 				int expect)
 {
-	struct pidring_spawn s = tr_spec(argv, NULL);
+	struct pidring_spawn s = t_spec(argv, NULL);
 	struct pidring_fd_map map;
 	pidring_id id = 0;
 	int p[2], r, n;
 
 	cr_assert_eq(pipe2(p, O_CLOEXEC), 0, "pipe2: %s", strerror(errno));
-	tr_own(t, p[0]);
-	tr_own(t, p[1]);
+	fx_own(&t->fx, p[0]);
+	fx_own(&t->fx, p[1]);
 	map.parent_fd = p[1];
 	map.child_fd = 5;
 	s.fds = &map;
 	s.nfds = 1;
 	s.flags = sflags;
-	r = pidring_spawn(t->pr, &s, &id);
+	r = pidring_spawn(t->fx.pr, &s, &id);
 	cr_assert_eq(r, 0, "pidring_spawn: %d (%s)", r, strerror(-r));
-	tr_close_fd(t, p[1]);
+	fx_close_fd(&t->fx, p[1]);
 	n = tr_read_pidfile(t, p[0]);
-	tr_close_fd(t, p[0]);
+	fx_close_fd(&t->fx, p[0]);
 	cr_assert_eq(n, expect, "%d descendants reported, expected %d", n, expect);
 	return id;
-}
-
-static struct pidring_event tr_next(struct tr *t, int ms)
-{
-	struct pidring_event ev;
-	int r;
-
-	memset(&ev, 0, sizeof ev);
-	r = th_wait_event(t->pr, &ev, ms);
-	cr_assert_eq(r, 1, "no event within %d ms (pidring_wait -> %d, live %u)", ms, r,
-		     pidring_live(t->pr));
-	return ev;
 }
 
 /* The DONE of id (its READY, if it comes first, is checked and skipped). */
 static struct pidring_event tr_done(struct tr *t, pidring_id id, int reason, int code,
 				    int status)
 {
-	struct pidring_event ev = tr_next(t, TR_EV_MS);
+	struct pidring_event ev = t_next(&t->fx, T_EV_MS);
 
 	if (ev.type == PIDRING_EV_READY) {
 		cr_assert_eq(ev.id, id, "READY of %#llx, expected %#llx",
 			     (unsigned long long)ev.id, (unsigned long long)id);
-		ev = tr_next(t, TR_EV_MS);
+		ev = t_next(&t->fx, T_EV_MS);
 	}
-	cr_assert_eq(ev.type, PIDRING_EV_DONE, "expected DONE, got type %d", ev.type);
-	cr_assert_eq(ev.id, id, "DONE of %#llx, expected %#llx",
-		     (unsigned long long)ev.id, (unsigned long long)id);
-	cr_expect_eq(ev.reason, reason, "reason %d, expected %d", ev.reason, reason);
-	cr_expect_eq(ev.code, code, "code %d, expected %d (status %d)", ev.code, code,
-		     ev.status);
-	cr_expect_eq(ev.status, status, "status %d, expected %d", ev.status, status);
-	cr_expect_eq(pidring_pid(t->pr, id), -ESRCH);
+	t_check_done(&ev, id, reason, code, status);
+	cr_expect_eq(pidring_pid(t->fx.pr, id), -ESRCH);
 	return ev;
 }
 
 /* Consume the READY that READY_EXEC queues at spawn. */
 static void tr_ready(struct tr *t, pidring_id id)
 {
-	struct pidring_event ev = tr_next(t, TR_EV_MS);
+	struct pidring_event ev = t_next(&t->fx, T_EV_MS);
 
 	cr_assert_eq(ev.type, PIDRING_EV_READY, "expected READY, got type %d", ev.type);
 	cr_assert_eq(ev.id, id);
@@ -537,13 +430,13 @@ static const char *tr_cgroup_dir(char *why, size_t wlen)
 		size_t rl = strlen(root);
 
 		if (strncmp(tr_cg_self, root, rl) || (tr_cg_self[rl] && tr_cg_self[rl] != '/')) {
-			tr_fmt(why, wlen, "our cgroup %s is outside the cgroup2 mount's root %s",
+			t_fmt(why, wlen, "our cgroup %s is outside the cgroup2 mount's root %s",
 				 tr_cg_self, root);
 			return NULL;
 		}
 		rel = tr_cg_self + rl;
 	}
-	tr_fmt(dir, sizeof dir, "%s%s", mnt, strcmp(rel, "/") ? rel : "");
+	t_fmt(dir, sizeof dir, "%s%s", mnt, strcmp(rel, "/") ? rel : "");
 	if (statfs(dir, &sf) < 0 || sf.f_type != CGROUP2_SUPER_MAGIC) {
 		snprintf(why, wlen, "%s is not a cgroup2 directory", dir);
 		return NULL;
@@ -618,35 +511,35 @@ static int tr_our_instances(const char *dir, char *buf, size_t len)
  * A three-level tree whose every node ignores SIGTERM: the cancel's SIGKILL
  * goes to the process group, which holds the whole tree.
  */
-TR_BOTH(tree, cancel_kills_term_ignoring_tree)
+BOTH(tree, cancel_kills_term_ignoring_tree)
 {
 	static struct tr t;
 	pidring_id id;
 
 	tr_open(&t, flags, NULL);
-	id = tr_spawn_tree(&t, TR_ARGV("--fork-tree", "3,2", "--grandchild-ignore-term",
+	id = tr_spawn_tree(&t, ARGV("--fork-tree", "3,2", "--grandchild-ignore-term",
 				       "--ignore-term", "--sleep-forever", "--pidfile-fd", "5"),
 			   0, 2 + 4 + 8);
 	for (int i = 0; i < t.nd; i++)
-		cr_expect_eq(getpgid(t.dpid[i]), pidring_pid(t.pr, id),
+		cr_expect_eq(getpgid(t.dpid[i]), pidring_pid(t.fx.pr, id),
 			     "descendant %d not in the proc's group", (int)t.dpid[i]);
-	cr_assert_eq(pidring_cancel(t.pr, id), 0);
+	cr_assert_eq(pidring_cancel(t.fx.pr, id), 0);
 	tr_done(&t, id, PIDRING_CANCELLED, CLD_KILLED, SIGKILL);
 	tr_expect_all_dead(&t, "after the cancel's DONE");
 	tr_close(&t);
 }
 
 /* The same tree stopped with a short grace: SIGTERM is ignored, SIGKILL follows. */
-TR_BOTH(tree, stop_escalates_to_kill_on_tree)
+BOTH(tree, stop_escalates_to_kill_on_tree)
 {
 	static struct tr t;
 	pidring_id id;
 
 	tr_open(&t, flags, NULL);
-	id = tr_spawn_tree(&t, TR_ARGV("--fork-tree", "2,2", "--grandchild-ignore-term",
+	id = tr_spawn_tree(&t, ARGV("--fork-tree", "2,2", "--grandchild-ignore-term",
 				       "--ignore-term", "--sleep-forever", "--pidfile-fd", "5"),
 			   0, 2 + 4);
-	cr_assert_eq(pidring_stop(t.pr, id, 100), 0);
+	cr_assert_eq(pidring_stop(t.fx.pr, id, 100), 0);
 	tr_done(&t, id, PIDRING_STOPPED, CLD_KILLED, SIGKILL);
 	tr_expect_all_dead(&t, "after the stop's DONE");
 	tr_close(&t);
@@ -657,7 +550,7 @@ TR_BOTH(tree, stop_escalates_to_kill_on_tree)
  * not reach them (documented). They are alive after the DONE; the test kills
  * them itself.
  */
-TR_BOTH(tree, setsid_grandchildren_survive_group_mode)
+BOTH(tree, setsid_grandchildren_survive_group_mode)
 {
 	static struct tr t;
 	char buf[1024];
@@ -665,13 +558,13 @@ TR_BOTH(tree, setsid_grandchildren_survive_group_mode)
 	int alive;
 
 	tr_open(&t, flags, NULL);
-	id = tr_spawn_tree(&t, TR_ARGV("--fork", "3", "--grandchild-setsid", "--sleep-forever",
+	id = tr_spawn_tree(&t, ARGV("--fork", "3", "--grandchild-setsid", "--sleep-forever",
 				       "--pidfile-fd", "5"),
 			   0, 3);
 	for (int i = 0; i < t.nd; i++)
 		cr_expect_eq(getsid(t.dpid[i]), t.dpid[i], "grandchild %d did not setsid",
 			     (int)t.dpid[i]);
-	cr_assert_eq(pidring_cancel(t.pr, id), 0);
+	cr_assert_eq(pidring_cancel(t.fx.pr, id), 0);
 	tr_done(&t, id, PIDRING_CANCELLED, CLD_KILLED, SIGKILL);
 	/* Give a stray SIGKILL, had one been sent, time to land. */
 	usleep(200 * 1000);
@@ -689,7 +582,7 @@ TR_BOTH(tree, setsid_grandchildren_survive_group_mode)
  * pidring_stop signals the whole group with SIGTERM: TERM-obeying
  * grandchildren die at once, not when the grace (2 s) runs out.
  */
-TR_BOTH(tree, stop_sends_sigterm_to_the_group)
+BOTH(tree, stop_sends_sigterm_to_the_group)
 {
 	static struct tr t;
 	struct pidring_event ev;
@@ -699,11 +592,11 @@ TR_BOTH(tree, stop_sends_sigterm_to_the_group)
 	int alive;
 
 	tr_open(&t, flags, NULL);
-	id = tr_spawn_tree(&t, TR_ARGV("--fork", "3", "--sleep-forever", "--pidfile-fd", "5"),
+	id = tr_spawn_tree(&t, ARGV("--fork", "3", "--sleep-forever", "--pidfile-fd", "5"),
 			   0, 3);
 	tr_ready(&t, id);
 	t_stop = th_now_ns();
-	cr_assert_eq(pidring_stop(t.pr, id, 2000), 0);
+	cr_assert_eq(pidring_stop(t.fx.pr, id, 2000), 0);
 	ev = tr_done(&t, id, PIDRING_STOPPED, CLD_KILLED, SIGTERM);
 	alive = tr_wait_dead(&t, TR_DEAD_MS, buf, sizeof buf);
 	t_dead = th_now_ns();
@@ -724,7 +617,7 @@ TR_BOTH(tree, stop_sends_sigterm_to_the_group)
  * signals its pid only: a grandchild survives (and the test, in the same
  * group, obviously does too).
  */
-TR_BOTH(tree, keep_pgrp_cancel_kills_only_the_child)
+BOTH(tree, keep_pgrp_cancel_kills_only_the_child)
 {
 	static struct tr t;
 	char buf[1024];
@@ -732,15 +625,15 @@ TR_BOTH(tree, keep_pgrp_cancel_kills_only_the_child)
 	int pid, alive;
 
 	tr_open(&t, flags, NULL);
-	id = tr_spawn_tree(&t, TR_ARGV("--fork", "1", "--sleep-forever", "--pidfile-fd", "5"),
+	id = tr_spawn_tree(&t, ARGV("--fork", "1", "--sleep-forever", "--pidfile-fd", "5"),
 			   PIDRING_SPAWN_KEEP_PGRP, 1);
-	pid = pidring_pid(t.pr, id);
+	pid = pidring_pid(t.fx.pr, id);
 	cr_assert_gt(pid, 0);
 	cr_expect_eq(getpgid(pid), getpgrp(), "child's pgid %d, ours %d", (int)getpgid(pid),
 		     (int)getpgrp());
 	cr_expect_eq(getsid(pid), getsid(0));
 	cr_expect_eq(getpgid(t.dpid[0]), getpgrp());
-	cr_assert_eq(pidring_cancel(t.pr, id), 0);
+	cr_assert_eq(pidring_cancel(t.fx.pr, id), 0);
 	tr_done(&t, id, PIDRING_CANCELLED, CLD_KILLED, SIGKILL);
 	usleep(200 * 1000);
 	cr_expect(!tr_dead(t.dfd[0]), "KEEP_PGRP: the grandchild was killed too (state %c)",
@@ -752,17 +645,17 @@ TR_BOTH(tree, keep_pgrp_cancel_kills_only_the_child)
 }
 
 /* Where each mode puts the child: its own group (default), its own session. */
-TR_BOTH(tree, group_and_session_placement)
+BOTH(tree, group_and_session_placement)
 {
 	static struct tr t;
 	pidring_id a, b;
 	int pa, pb;
 
 	tr_open(&t, flags, NULL);
-	a = tr_spawn(&t, TR_ARGV("--sleep-forever"), 0, NULL);
-	b = tr_spawn(&t, TR_ARGV("--sleep-forever"), PIDRING_SPAWN_SETSID, NULL);
-	pa = pidring_pid(t.pr, a);
-	pb = pidring_pid(t.pr, b);
+	a = tr_spawn(&t, ARGV("--sleep-forever"), 0, NULL);
+	b = tr_spawn(&t, ARGV("--sleep-forever"), PIDRING_SPAWN_SETSID, NULL);
+	pa = pidring_pid(t.fx.pr, a);
+	pb = pidring_pid(t.fx.pr, b);
 	cr_assert(pa > 0 && pb > 0);
 	cr_expect_eq(getpgid(pa), pa, "default: pgid %d, pid %d", (int)getpgid(pa), pa);
 	cr_expect_eq(getsid(pa), getsid(0), "default: the child changed session");
@@ -770,17 +663,17 @@ TR_BOTH(tree, group_and_session_placement)
 	cr_expect_eq(getsid(pb), pb, "SETSID: sid %d, pid %d", (int)getsid(pb), pb);
 	/* SETSID together with KEEP_PGRP is a contradiction. */
 	{
-		struct pidring_spawn s = tr_spec(TR_ARGV("--sleep-forever"), NULL);
+		struct pidring_spawn s = t_spec(ARGV("--sleep-forever"), NULL);
 		pidring_id id = 0;
 
 		s.flags = PIDRING_SPAWN_SETSID | PIDRING_SPAWN_KEEP_PGRP;
-		cr_expect_eq(pidring_spawn(t.pr, &s, &id), -EINVAL);
+		cr_expect_eq(pidring_spawn(t.fx.pr, &s, &id), -EINVAL);
 		cr_expect_eq(id, 0);
 	}
-	cr_assert_eq(pidring_cancel(t.pr, a), 0);
-	cr_assert_eq(pidring_cancel(t.pr, b), 0);
+	cr_assert_eq(pidring_cancel(t.fx.pr, a), 0);
+	cr_assert_eq(pidring_cancel(t.fx.pr, b), 0);
 	for (int i = 0; i < 4; i++) {
-		struct pidring_event ev = tr_next(&t, TR_EV_MS);
+		struct pidring_event ev = t_next(&t.fx, T_EV_MS);
 
 		cr_assert(ev.id == a || ev.id == b);
 		if (ev.type == PIDRING_EV_DONE) {
@@ -789,21 +682,21 @@ TR_BOTH(tree, group_and_session_placement)
 			cr_expect_eq(ev.status, SIGKILL);
 		}
 	}
-	cr_expect_eq(pidring_live(t.pr), 0u);
+	cr_expect_eq(pidring_live(t.fx.pr), 0u);
 	tr_close(&t);
 }
 
 /* A SETSID proc leads its session's group: the cancel reaches its tree. */
-TR_BOTH(tree, setsid_proc_tree_is_killed)
+BOTH(tree, setsid_proc_tree_is_killed)
 {
 	static struct tr t;
 	pidring_id id;
 
 	tr_open(&t, flags, NULL);
-	id = tr_spawn_tree(&t, TR_ARGV("--fork-tree", "2,2", "--grandchild-ignore-term",
+	id = tr_spawn_tree(&t, ARGV("--fork-tree", "2,2", "--grandchild-ignore-term",
 				       "--sleep-forever", "--pidfile-fd", "5"),
 			   PIDRING_SPAWN_SETSID, 2 + 4);
-	cr_assert_eq(pidring_cancel(t.pr, id), 0);
+	cr_assert_eq(pidring_cancel(t.fx.pr, id), 0);
 	tr_done(&t, id, PIDRING_CANCELLED, CLD_KILLED, SIGKILL);
 	tr_expect_all_dead(&t, "SETSID proc cancelled");
 	tr_close(&t);
@@ -815,7 +708,7 @@ TR_BOTH(tree, setsid_proc_tree_is_killed)
  * The setsid grandchildren that group mode misses die in cgroup mode, and
  * the proc's cgroup is gone by its DONE; the engine's cgroup by destroy.
  */
-TR_BOTH(cgroup, setsid_grandchildren_die)
+BOTH(cgroup, setsid_grandchildren_die)
 {
 	TR_NEED_CGROUP(cg);
 	static struct tr t;
@@ -829,13 +722,13 @@ TR_BOTH(cgroup, setsid_grandchildren_die)
 	snprintf(path, sizeof path, "%s/%s", cg, t.inst);
 	cr_expect(tr_exists(path), "the engine's cgroup %s does not exist", path);
 
-	id = tr_spawn_tree(&t, TR_ARGV("--fork", "3", "--grandchild-setsid", "--sleep-forever",
+	id = tr_spawn_tree(&t, ARGV("--fork", "3", "--grandchild-setsid", "--sleep-forever",
 				       "--pidfile-fd", "5"),
 			   0, 3);
 	tr_proc_cg_path(&t, id, path, sizeof path);
 	cr_expect(tr_exists(path), "the proc's cgroup %s does not exist", path);
 	tr_proc_cg_name(id, buf, sizeof buf);
-	tr_fmt(want, sizeof want, "%s/%s/%s", strcmp(tr_cg_self, "/") ? tr_cg_self : "",
+	t_fmt(want, sizeof want, "%s/%s/%s", strcmp(tr_cg_self, "/") ? tr_cg_self : "",
 		 t.inst, buf);
 	for (int i = 0; i < t.nd; i++) {
 		cr_expect(tr_proc_cgroup(t.dpid[i], got, sizeof got), "no cgroup for %d",
@@ -843,7 +736,7 @@ TR_BOTH(cgroup, setsid_grandchildren_die)
 		cr_expect_str_eq(got, want, "grandchild %d in %s, expected %s",
 				 (int)t.dpid[i], got, want);
 	}
-	cr_assert_eq(pidring_cancel(t.pr, id), 0);
+	cr_assert_eq(pidring_cancel(t.fx.pr, id), 0);
 	tr_done(&t, id, PIDRING_CANCELLED, CLD_KILLED, SIGKILL);
 	cr_expect(!tr_exists(path), "the proc's cgroup %s still exists after its DONE", path);
 	tr_expect_all_dead(&t, "cgroup mode, setsid grandchildren");
@@ -859,7 +752,7 @@ TR_BOTH(cgroup, setsid_grandchildren_die)
  * A plain child in cgroup mode exits with its own status; it ran in its own
  * cgroup, which is gone by its DONE.
  */
-TR_BOTH(cgroup, plain_child_exits)
+BOTH(cgroup, plain_child_exits)
 {
 	TR_NEED_CGROUP(cg);
 	static struct tr t;
@@ -869,12 +762,12 @@ TR_BOTH(cgroup, plain_child_exits)
 
 	tr_open(&t, flags, cg);
 	/* Long enough to look at it; the check right below takes microseconds. */
-	id = tr_spawn(&t, TR_ARGV("--exit", "3", "--after-ms", "500"), 0, NULL);
-	pid = pidring_pid(t.pr, id);
+	id = tr_spawn(&t, ARGV("--exit", "3", "--after-ms", "500"), 0, NULL);
+	pid = pidring_pid(t.fx.pr, id);
 	cr_assert_gt(pid, 0);
 	tr_proc_cg_path(&t, id, path, sizeof path);
 	tr_proc_cg_name(id, name, sizeof name);
-	tr_fmt(want, sizeof want, "%s/%s/%s", strcmp(tr_cg_self, "/") ? tr_cg_self : "",
+	t_fmt(want, sizeof want, "%s/%s/%s", strcmp(tr_cg_self, "/") ? tr_cg_self : "",
 		 t.inst, name);
 	cr_assert(tr_proc_cgroup(pid, got, sizeof got), "no /proc/%d/cgroup (exited already?)",
 		  pid);
@@ -885,25 +778,45 @@ TR_BOTH(cgroup, plain_child_exits)
 	tr_close(&t);
 }
 
-/* A cgroup tree of setsid'd, TERM-ignoring nodes, cancelled: all of it dies. */
-TR_BOTH(cgroup, tree_cancelled)
+/* How tr_cgroup_tree_dies ends the proc. */
+enum tr_end { TR_END_CANCEL, TR_END_STOP, TR_END_EXIT };
+
+/*
+ * A tree from argv (with `expect` descendants) in cgroup mode under cg, ended
+ * by a cancel, a stop with a 100 ms grace, or its own exit: its DONE has this
+ * reason/code/status, the proc's cgroup is gone by then and every descendant
+ * is dead (what names the case).
+ */
+static void tr_cgroup_tree_dies(unsigned flags, const char *cg, char *const *argv,
+				int expect, enum tr_end end, int reason, int code, int status,
+				const char *what)
 {
-	TR_NEED_CGROUP(cg);
 	static struct tr t;
 	char path[PATH_MAX + 128];
 	pidring_id id;
 
 	tr_open(&t, flags, cg);
-	id = tr_spawn_tree(&t, TR_ARGV("--fork-tree", "2,3", "--grandchild-setsid",
-				       "--grandchild-ignore-term", "--ignore-term",
-				       "--sleep-forever", "--pidfile-fd", "5"),
-			   0, 3 + 9);
+	id = tr_spawn_tree(&t, argv, 0, expect);
 	tr_proc_cg_path(&t, id, path, sizeof path);
-	cr_assert_eq(pidring_cancel(t.pr, id), 0);
-	tr_done(&t, id, PIDRING_CANCELLED, CLD_KILLED, SIGKILL);
+	if (end == TR_END_CANCEL)
+		cr_assert_eq(pidring_cancel(t.fx.pr, id), 0);
+	else if (end == TR_END_STOP)
+		cr_assert_eq(pidring_stop(t.fx.pr, id, 100), 0);
+	tr_done(&t, id, reason, code, status);
 	cr_expect(!tr_exists(path), "the proc's cgroup %s still exists after DONE", path);
-	tr_expect_all_dead(&t, "cgroup tree cancelled");
+	tr_expect_all_dead(&t, what);
 	tr_close(&t);
+}
+
+/* A cgroup tree of setsid'd, TERM-ignoring nodes, cancelled: all of it dies. */
+BOTH(cgroup, tree_cancelled)
+{
+	TR_NEED_CGROUP(cg);
+	tr_cgroup_tree_dies(flags, cg, ARGV("--fork-tree", "2,3", "--grandchild-setsid",
+					    "--grandchild-ignore-term", "--ignore-term",
+					    "--sleep-forever", "--pidfile-fd", "5"),
+			    3 + 9, TR_END_CANCEL, PIDRING_CANCELLED, CLD_KILLED, SIGKILL,
+			    "cgroup tree cancelled");
 }
 
 /*
@@ -911,44 +824,25 @@ TR_BOTH(cgroup, tree_cancelled)
  * cgroup cannot be removed while they live, so the engine kills them
  * (cgroup.kill) and waits for the cgroup to empty before the DONE.
  */
-TR_BOTH(cgroup, leader_exit_leaves_no_stragglers)
+BOTH(cgroup, leader_exit_leaves_no_stragglers)
 {
 	TR_NEED_CGROUP(cg);
-	static struct tr t;
-	char path[PATH_MAX + 128];
-	pidring_id id;
-
-	tr_open(&t, flags, cg);
-	id = tr_spawn_tree(&t, TR_ARGV("--fork", "3", "--grandchild-setsid",
-				       "--grandchild-ignore-term", "--exit", "4",
-				       "--after-ms", "50", "--pidfile-fd", "5"),
-			   0, 3);
-	tr_proc_cg_path(&t, id, path, sizeof path);
-	tr_done(&t, id, PIDRING_EXITED, CLD_EXITED, 4);
-	cr_expect(!tr_exists(path), "the proc's cgroup %s still exists after DONE", path);
-	tr_expect_all_dead(&t, "leader exited in cgroup mode");
-	tr_close(&t);
+	tr_cgroup_tree_dies(flags, cg, ARGV("--fork", "3", "--grandchild-setsid",
+					    "--grandchild-ignore-term", "--exit", "4",
+					    "--after-ms", "50", "--pidfile-fd", "5"),
+			    3, TR_END_EXIT, PIDRING_EXITED, CLD_EXITED, 4,
+			    "leader exited in cgroup mode");
 }
 
 /* Stop in cgroup mode: SIGTERM to the group, then cgroup.kill after the grace. */
-TR_BOTH(cgroup, stop_kills_tree_after_grace)
+BOTH(cgroup, stop_kills_tree_after_grace)
 {
 	TR_NEED_CGROUP(cg);
-	static struct tr t;
-	char path[PATH_MAX + 128];
-	pidring_id id;
-
-	tr_open(&t, flags, cg);
-	id = tr_spawn_tree(&t, TR_ARGV("--fork", "2", "--grandchild-setsid",
-				       "--grandchild-ignore-term", "--ignore-term",
-				       "--sleep-forever", "--pidfile-fd", "5"),
-			   0, 2);
-	tr_proc_cg_path(&t, id, path, sizeof path);
-	cr_assert_eq(pidring_stop(t.pr, id, 100), 0);
-	tr_done(&t, id, PIDRING_STOPPED, CLD_KILLED, SIGKILL);
-	cr_expect(!tr_exists(path), "the proc's cgroup %s still exists after DONE", path);
-	tr_expect_all_dead(&t, "stopped in cgroup mode");
-	tr_close(&t);
+	tr_cgroup_tree_dies(flags, cg, ARGV("--fork", "2", "--grandchild-setsid",
+					    "--grandchild-ignore-term", "--ignore-term",
+					    "--sleep-forever", "--pidfile-fd", "5"),
+			    2, TR_END_STOP, PIDRING_STOPPED, CLD_KILLED, SIGKILL,
+			    "stopped in cgroup mode");
 }
 
 /* Sub-cgroups (directories) left in the engine's cgroup; listed in buf. */
@@ -960,7 +854,7 @@ static int tr_sub_cgroups(const struct tr *t, char *buf, size_t len)
 	DIR *d;
 	int n = 0;
 
-	tr_fmt(inst, sizeof inst, "%s/%s", t->cg, t->inst);
+	t_fmt(inst, sizeof inst, "%s/%s", t->cg, t->inst);
 	buf[0] = '\0';
 	d = opendir(inst);
 	cr_assert_not_null(d, "opendir %s: %s", inst, strerror(errno));
@@ -978,7 +872,7 @@ static int tr_sub_cgroups(const struct tr *t, char *buf, size_t len)
 }
 
 /* Several procs in cgroup mode, each its own cgroup, all removed. */
-TR_BOTH(cgroup, many_procs_each_own_cgroup)
+BOTH(cgroup, many_procs_each_own_cgroup)
 {
 	TR_NEED_CGROUP(cg);
 	static struct tr t;
@@ -988,17 +882,17 @@ TR_BOTH(cgroup, many_procs_each_own_cgroup)
 
 	tr_open(&t, flags, cg);
 	for (int i = 0; i < 8; i++) {
-		id[i] = tr_spawn(&t, i % 2 ? TR_ARGV("--sleep-forever")
-					   : TR_ARGV("--exit", "9", "--after-ms", "20"),
+		id[i] = tr_spawn(&t, i % 2 ? ARGV("--sleep-forever")
+					   : ARGV("--exit", "9", "--after-ms", "20"),
 				 0, NULL);
 		tr_proc_cg_path(&t, id[i], path[i], sizeof path[i]);
 		for (int j = 0; j < i; j++)
 			cr_expect_str_neq(path[i], path[j]);
 	}
 	for (int i = 1; i < 8; i += 2)
-		cr_assert_eq(pidring_cancel(t.pr, id[i]), 0);
+		cr_assert_eq(pidring_cancel(t.fx.pr, id[i]), 0);
 	while (done < 8) {
-		struct pidring_event ev = tr_next(&t, TR_EV_MS);
+		struct pidring_event ev = t_next(&t.fx, T_EV_MS);
 		int k = -1;
 
 		for (int i = 0; i < 8; i++)
@@ -1024,24 +918,24 @@ TR_BOTH(cgroup, many_procs_each_own_cgroup)
 }
 
 /* A spawn that fails after its cgroup was made (exec fails) removes it. */
-TR_BOTH(cgroup, failed_spawn_leaves_no_cgroup)
+BOTH(cgroup, failed_spawn_leaves_no_cgroup)
 {
 	TR_NEED_CGROUP(cg);
 	static struct tr t;
-	struct pidring_spawn s = tr_spec(TR_ARGV("--exit", "0"), NULL);
+	struct pidring_spawn s = t_spec(ARGV("--exit", "0"), NULL);
 	char buf[1024];
 	pidring_id id = 0;
 	int r, n;
 
 	tr_open(&t, flags, cg);
 	s.path = "/nonexistent/pidring-child";
-	r = pidring_spawn(t.pr, &s, &id);
+	r = pidring_spawn(t.fx.pr, &s, &id);
 	cr_expect_eq(r, -ENOENT, "spawn of a missing program: %d (%s)", r, strerror(-r));
-	cr_expect_eq(pidring_live(t.pr), 0u);
+	cr_expect_eq(pidring_live(t.fx.pr), 0u);
 	n = tr_sub_cgroups(&t, buf, sizeof buf);
 	cr_expect_eq(n, 0, "sub-cgroup(s) left by a failed spawn:%s", buf);
 	/* The slot is reused: the next proc gets the next generation's cgroup. */
-	id = tr_spawn(&t, TR_ARGV("--exit", "2"), 0, NULL);
+	id = tr_spawn(&t, ARGV("--exit", "2"), 0, NULL);
 	tr_done(&t, id, PIDRING_EXITED, CLD_EXITED, 2);
 	n = tr_sub_cgroups(&t, buf, sizeof buf);
 	cr_expect_eq(n, 0, "sub-cgroup(s) left after DONE:%s", buf);
@@ -1053,7 +947,7 @@ TR_BOTH(cgroup, failed_spawn_leaves_no_cgroup)
  * tree, so the cancel still takes the grandchild; and cgroup.kill does not
  * reach us although we share the process group.
  */
-TR_BOTH(cgroup, keep_pgrp_tree_still_killed)
+BOTH(cgroup, keep_pgrp_tree_still_killed)
 {
 	TR_NEED_CGROUP(cg);
 	static struct tr t;
@@ -1061,12 +955,12 @@ TR_BOTH(cgroup, keep_pgrp_tree_still_killed)
 	int pid;
 
 	tr_open(&t, flags, cg);
-	id = tr_spawn_tree(&t, TR_ARGV("--fork", "1", "--sleep-forever", "--pidfile-fd", "5"),
+	id = tr_spawn_tree(&t, ARGV("--fork", "1", "--sleep-forever", "--pidfile-fd", "5"),
 			   PIDRING_SPAWN_KEEP_PGRP, 1);
-	pid = pidring_pid(t.pr, id);
+	pid = pidring_pid(t.fx.pr, id);
 	cr_assert_gt(pid, 0);
 	cr_expect_eq(getpgid(pid), getpgrp());
-	cr_assert_eq(pidring_cancel(t.pr, id), 0);
+	cr_assert_eq(pidring_cancel(t.fx.pr, id), 0);
 	tr_done(&t, id, PIDRING_CANCELLED, CLD_KILLED, SIGKILL);
 	tr_expect_all_dead(&t, "KEEP_PGRP in cgroup mode");
 	tr_close(&t);
@@ -1076,7 +970,7 @@ TR_BOTH(cgroup, keep_pgrp_tree_still_killed)
  * cgroup_dir must be cgroup v2: anything else is refused at pidring_new and
  * nothing is left behind (no fd, no instance directory, nothing in the dir).
  */
-TR_BOTH(cgroup, bad_cgroup_dir_refused)
+BOTH(cgroup, bad_cgroup_dir_refused)
 {
 	static struct tr t;
 	char tmp[] = "/tmp/pidring-cgtest.XXXXXX", missing[64], file[64], buf[1024];
@@ -1111,15 +1005,15 @@ TR_BOTH(cgroup, bad_cgroup_dir_refused)
 		cr_expect_eq(r, cases[i].want, "cgroup_dir \"%s\": %d (%s), expected %d (%s)",
 			     cases[i].dir, r, strerror(-r), cases[i].want,
 			     strerror(-cases[i].want));
-		cr_expect_null(t.pr, "pidring_new failed but set *out");
-		if (!r && t.pr)
-			pidring_destroy(t.pr, 1000);
-		t.pr = NULL;
-		th_leak_check(&t.base, t.dir);
-		th_rmtree(t.dir);
-		free(t.dir);
-		t.dir = NULL;
-		tr_cur = NULL;
+		cr_expect_null(t.fx.pr, "pidring_new failed but set *out");
+		if (!r && t.fx.pr)
+			pidring_destroy(t.fx.pr, 1000);
+		t.fx.pr = NULL;
+		th_leak_check(&t.fx.base, t.fx.dir);
+		th_rmtree(t.fx.dir);
+		free(t.fx.dir);
+		t.fx.dir = NULL;
+		t_cur = NULL;
 		cr_expect_eq(th_dir_entries(tmp, buf, sizeof buf), 0,
 			     "left in %s:\n%s", tmp, buf);
 	}
@@ -1146,15 +1040,15 @@ static unsigned long tr_drive_orphans(struct tr *t, unsigned long want, int ms)
 {
 	uint64_t end = th_now_ns() + (uint64_t)ms * 1000000u;
 
-	while (pidring_orphans(t->pr) < want && th_now_ns() < end) {
+	while (pidring_orphans(t->fx.pr) < want && th_now_ns() < end) {
 		struct pidring_event ev;
-		int r = pidring_wait(t->pr, &ev, 1, 10);
+		int r = pidring_wait(t->fx.pr, &ev, 1, 10);
 
 		cr_assert(r == 0 || r == -EINTR, "unexpected pidring_wait -> %d (type %d)", r,
 			  r > 0 ? (int)ev.type : 0);
 		usleep(1000);
 	}
-	return pidring_orphans(t->pr);
+	return pidring_orphans(t->fx.pr);
 }
 
 /*
@@ -1166,7 +1060,7 @@ static unsigned long tr_drive_orphans(struct tr *t, unsigned long want, int ms)
  * right after a DONE is not enough (this variant failed ~5-10% of runs at
  * -j4 before pidring_wait and pidring_destroy swept too).
  */
-TR_BOTH(subreaper, reaps_killed_grandchildren)
+BOTH(subreaper, reaps_killed_grandchildren)
 {
 	static struct tr t;
 	unsigned long got;
@@ -1175,10 +1069,10 @@ TR_BOTH(subreaper, reaps_killed_grandchildren)
 	cr_assert_eq(tr_subreaper(), 0, "the worker is a subreaper already");
 	tr_open(&t, flags | PIDRING_F_SUBREAPER, NULL);
 	cr_expect_eq(tr_subreaper(), 1, "pidring_new did not make us a subreaper");
-	cr_expect_eq(pidring_orphans(t.pr), 0ul);
-	id = tr_spawn_tree(&t, TR_ARGV("--fork", "3", "--sleep-forever", "--pidfile-fd", "5"),
+	cr_expect_eq(pidring_orphans(t.fx.pr), 0ul);
+	id = tr_spawn_tree(&t, ARGV("--fork", "3", "--sleep-forever", "--pidfile-fd", "5"),
 			   0, 3);
-	cr_assert_eq(pidring_cancel(t.pr, id), 0);
+	cr_assert_eq(pidring_cancel(t.fx.pr, id), 0);
 	tr_done(&t, id, PIDRING_CANCELLED, CLD_KILLED, SIGKILL);
 	tr_expect_all_dead(&t, "subreaper, group cancelled");
 	got = tr_drive_orphans(&t, 3, TR_DEAD_MS);
@@ -1196,7 +1090,7 @@ TR_BOTH(subreaper, reaps_killed_grandchildren)
  * after a DONE: orphans exiting after the last DONE stayed zombies (neither
  * pidring_wait nor pidring_destroy swept).
  */
-TR_BOTH(subreaper, reaps_orphans_that_die_later)
+BOTH(subreaper, reaps_orphans_that_die_later)
 {
 	static struct tr t;
 	unsigned long got;
@@ -1204,7 +1098,7 @@ TR_BOTH(subreaper, reaps_orphans_that_die_later)
 	pidring_id id;
 
 	tr_open(&t, flags | PIDRING_F_SUBREAPER, NULL);
-	id = tr_spawn_tree(&t, TR_ARGV("--fork", "2", "--exit", "6", "--after-ms", "30",
+	id = tr_spawn_tree(&t, ARGV("--fork", "2", "--exit", "6", "--after-ms", "30",
 				       "--pidfile-fd", "5"),
 			   0, 2);
 	tr_done(&t, id, PIDRING_EXITED, CLD_EXITED, 6);
@@ -1223,7 +1117,7 @@ TR_BOTH(subreaper, reaps_orphans_that_die_later)
 		cr_expect_eq(ppid, getpid(), "orphan %d adopted by %d, not by us (%d)",
 			     (int)t.dpid[i], (int)ppid, (int)getpid());
 	}
-	cr_expect_eq(pidring_orphans(t.pr), 0ul);
+	cr_expect_eq(pidring_orphans(t.fx.pr), 0ul);
 	/* Now they die, with no proc live in the engine. */
 	tr_kill_descendants(&t);
 	tr_expect_all_dead(&t, "orphans killed by the test");
@@ -1238,7 +1132,7 @@ TR_BOTH(subreaper, reaps_orphans_that_die_later)
  * busy reaping orphans, 20 children that exit with distinct codes all get
  * their own status in their DONE. Three rounds.
  */
-TR_BOTH(subreaper, never_steals_a_tracked_status)
+BOTH(subreaper, never_steals_a_tracked_status)
 {
 	static struct tr t;
 	unsigned seed = (unsigned)th_now_ns();
@@ -1251,20 +1145,20 @@ TR_BOTH(subreaper, never_steals_a_tracked_status)
 		int done = 0, ready = 0;
 
 		/* An orphan maker, cancelled in the middle of the 20 exits. */
-		maker = tr_spawn_tree(&t, TR_ARGV("--fork", "3", "--sleep-forever",
+		maker = tr_spawn_tree(&t, ARGV("--fork", "3", "--sleep-forever",
 						  "--pidfile-fd", "5"),
 				      0, 3);
 		for (int i = 0; i < 20; i++) {
 			snprintf(codes[i], sizeof codes[i], "%d", round * 20 + i + 1);
 			snprintf(delays[i], sizeof delays[i], "%d", (int)(rand_r(&seed) % 21));
-			id[i] = tr_spawn(&t, TR_ARGV("--exit", codes[i], "--after-ms", delays[i]),
+			id[i] = tr_spawn(&t, ARGV("--exit", codes[i], "--after-ms", delays[i]),
 					 0, (void *)(intptr_t)(i + 1));
 			if (i == 10)
-				cr_assert_eq(pidring_cancel(t.pr, maker), 0);
+				cr_assert_eq(pidring_cancel(t.fx.pr, maker), 0);
 		}
 		want_orphans += 3;
 		while (done < 21) {
-			struct pidring_event ev = tr_next(&t, TR_EV_MS);
+			struct pidring_event ev = t_next(&t.fx, T_EV_MS);
 
 			if (ev.type == PIDRING_EV_READY) {
 				ready++;
@@ -1298,44 +1192,44 @@ TR_BOTH(subreaper, never_steals_a_tracked_status)
 		tr_drop_descendants(&t);
 		cr_expect_eq(tr_drive_orphans(&t, want_orphans, TR_DEAD_MS), want_orphans,
 			     "round %d: orphans %lu, expected %lu", round,
-			     pidring_orphans(t.pr), want_orphans);
+			     pidring_orphans(t.fx.pr), want_orphans);
 	}
 	tr_close(&t);
 }
 
 /* A subreaper engine with no orphans at all: nothing reaped, nothing broken. */
-TR_BOTH(subreaper, no_orphans_plain_children)
+BOTH(subreaper, no_orphans_plain_children)
 {
 	static struct tr t;
 	pidring_id a, b;
 
 	tr_open(&t, flags | PIDRING_F_SUBREAPER, NULL);
-	a = tr_spawn(&t, TR_ARGV("--exit", "11"), 0, NULL);
+	a = tr_spawn(&t, ARGV("--exit", "11"), 0, NULL);
 	tr_done(&t, a, PIDRING_EXITED, CLD_EXITED, 11);
-	b = tr_spawn(&t, TR_ARGV("--sleep-forever"), 0, NULL);
+	b = tr_spawn(&t, ARGV("--sleep-forever"), 0, NULL);
 	tr_ready(&t, b);
-	cr_assert_eq(pidring_cancel(t.pr, b), 0);
+	cr_assert_eq(pidring_cancel(t.fx.pr, b), 0);
 	tr_done(&t, b, PIDRING_CANCELLED, CLD_KILLED, SIGKILL);
-	cr_expect_eq(pidring_orphans(t.pr), 0ul);
+	cr_expect_eq(pidring_orphans(t.fx.pr), 0ul);
 	tr_close(&t);
 }
 
 /* Subreaper and cgroup mode together: setsid orphans are killed and reaped. */
-TR_BOTH(subreaper, with_cgroup_mode)
+BOTH(subreaper, with_cgroup_mode)
 {
 	TR_NEED_CGROUP(cg);
 	static struct tr t;
 	pidring_id id;
 
 	tr_open(&t, flags | PIDRING_F_SUBREAPER, cg);
-	id = tr_spawn_tree(&t, TR_ARGV("--fork", "3", "--grandchild-setsid", "--sleep-forever",
+	id = tr_spawn_tree(&t, ARGV("--fork", "3", "--grandchild-setsid", "--sleep-forever",
 				       "--pidfile-fd", "5"),
 			   0, 3);
-	cr_assert_eq(pidring_cancel(t.pr, id), 0);
+	cr_assert_eq(pidring_cancel(t.fx.pr, id), 0);
 	tr_done(&t, id, PIDRING_CANCELLED, CLD_KILLED, SIGKILL);
 	tr_expect_all_dead(&t, "subreaper + cgroup");
 	cr_expect_eq(tr_drive_orphans(&t, 3, TR_DEAD_MS), 3ul,
-		     "pidring_orphans: %lu, expected 3", pidring_orphans(t.pr));
+		     "pidring_orphans: %lu, expected 3", pidring_orphans(t.fx.pr));
 	tr_close(&t);
 }
 
@@ -1363,7 +1257,7 @@ static void dead_engine_swept_body(unsigned flags)
 	cr_assert_geq(helper, 0);
 	if (helper == 0) {
 		/* The helper: an engine of its own, one proc, then wait to die. */
-		struct pidring_opts o = { .runtime_dir = t.dir, .flags = flags,
+		struct pidring_opts o = { .runtime_dir = t.fx.dir, .flags = flags,
 					  .cgroup_dir = cg };
 		struct pidring_fd_map m = { p[1], 5 };
 		char *const argv[] = { "pidring-child", "--fork", "2", "--grandchild-setsid",
@@ -1405,7 +1299,7 @@ static void dead_engine_swept_body(unsigned flags)
 
 	/* A new engine under the same cgroup dir and runtime base sweeps them. */
 	{
-		struct pidring_opts o = { .runtime_dir = t.dir, .flags = flags, .cgroup_dir = cg };
+		struct pidring_opts o = { .runtime_dir = t.fx.dir, .flags = flags, .cgroup_dir = cg };
 		struct pidring *pr2 = NULL;
 		DIR *d;
 		struct dirent *de;

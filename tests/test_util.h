@@ -25,6 +25,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -71,20 +72,30 @@ struct fx {
  */
 static struct fx *t_cur;
 
+/*
+ * Set the fixture up (private runtime dir, fd baseline, t_cur) and return
+ * what pidring_new(o) says; o->runtime_dir is set to the fixture's dir. For
+ * the tests that expect pidring_new to fail; fx_open_opts asserts success.
+ */
+static inline int fx_new(struct fx *f, struct pidring_opts *o)
+{
+	memset(f, 0, sizeof(*f));
+	f->flags = o->flags;
+	f->dir = th_mkdtemp();
+	t_cur = f;
+	th_baseline_take(&f->base);
+	o->runtime_dir = f->dir;
+	return pidring_new(&f->pr, o);
+}
+
 static inline void fx_open_opts(struct fx *f, unsigned flags, unsigned max_procs)
 {
 	struct pidring_opts o = { 0 };
 	int r;
 
-	memset(f, 0, sizeof(*f));
-	f->flags = flags;
-	f->dir = th_mkdtemp();
-	th_baseline_take(&f->base);
-	o.runtime_dir = f->dir;
 	o.flags = flags;
 	o.max_procs = max_procs;
-	r = pidring_new(&f->pr, &o);
-	t_cur = f;
+	r = fx_new(f, &o);
 	cr_assert_eq(r, 0, "pidring_new(flags=%#x, max_procs=%u): %d (%s)", flags,
 		     max_procs, r, strerror(-r));
 	cr_assert_not_null(f->pr);
@@ -94,6 +105,19 @@ static inline void fx_open_opts(struct fx *f, unsigned flags, unsigned max_procs
 static inline void fx_open(struct fx *f, unsigned flags)
 {
 	fx_open_opts(f, flags, 0);
+}
+
+/* snprintf that fails the test rather than truncate (and keeps -Wformat-truncation quiet). */
+__attribute__((format(printf, 3, 4)))
+static inline void t_fmt(char *buf, size_t len, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(buf, len, fmt, ap);
+	va_end(ap);
+	cr_assert(n >= 0 && (size_t)n < len, "string too long for its buffer: %s", buf);
 }
 
 /* Remember a test-owned fd so an aborted test still closes it. */
@@ -260,24 +284,31 @@ static inline struct pidring_event t_expect_ready(struct fx *f, pidring_id id, v
 	return ev;
 }
 
+/* ev must be the DONE of id, with exactly this reason/code/status. */
+static inline void t_check_done(const struct pidring_event *ev, pidring_id id, int reason,
+				int code, int status)
+{
+	cr_assert_eq(ev->type, PIDRING_EV_DONE, "expected DONE, got type %d", ev->type);
+	cr_assert_eq(ev->id, id, "DONE for %#llx, expected %#llx",
+		     (unsigned long long)ev->id, (unsigned long long)id);
+	cr_expect_eq(ev->reason, reason, "reason %d, expected %d", ev->reason, reason);
+	cr_expect_eq(ev->code, code, "code %d, expected %d (status %d)", ev->code, code,
+		     ev->status);
+	cr_expect_eq(ev->status, status, "status %d, expected %d", ev->status, status);
+	cr_expect_gt(ev->pid, 0);
+	cr_expect_neq(ev->spawn_ns, 0);
+	cr_expect_geq(ev->done_ns, ev->spawn_ns);
+	if (ev->ready_ns)
+		cr_expect_geq(ev->done_ns, ev->ready_ns);
+}
+
 /* The next event must be the DONE of id, with exactly this reason/code/status. */
 static inline struct pidring_event t_expect_done(struct fx *f, pidring_id id, int timeout_ms,
 						 int reason, int code, int status)
 {
 	struct pidring_event ev = t_next(f, timeout_ms);
 
-	cr_assert_eq(ev.type, PIDRING_EV_DONE, "expected DONE, got type %d", ev.type);
-	cr_assert_eq(ev.id, id, "DONE for %#llx, expected %#llx",
-		     (unsigned long long)ev.id, (unsigned long long)id);
-	cr_expect_eq(ev.reason, reason, "reason %d, expected %d", ev.reason, reason);
-	cr_expect_eq(ev.code, code, "code %d, expected %d (status %d)", ev.code, code,
-		     ev.status);
-	cr_expect_eq(ev.status, status, "status %d, expected %d", ev.status, status);
-	cr_expect_gt(ev.pid, 0);
-	cr_expect_neq(ev.spawn_ns, 0);
-	cr_expect_geq(ev.done_ns, ev.spawn_ns);
-	if (ev.ready_ns)
-		cr_expect_geq(ev.done_ns, ev.ready_ns);
+	t_check_done(&ev, id, reason, code, status);
 	return ev;
 }
 
