@@ -499,14 +499,18 @@ static void pr_on_watch(struct pidring *pr, struct pr_proc *p, uint32_t idx, int
 
 	p->armed &= ~PR_ARM(PR_OP_WATCH);
 	if (p->flags & PRF_WATCH_REAPS) {
-		/* A kill chain left the reap to this watch. Whatever it says
-		 * (the status, -ECHILD, or cancelled by a destroy that gave
-		 * up), the tail follows, as it would after a chain's WAITID. */
+		/* A kill chain left the reap to this watch: with the status
+		 * (or -ECHILD) the tail follows. A watch that failed leaves
+		 * the reap to a chain of the proc's own, unless a destroy that
+		 * gave up cancelled it (its procs get no second chance). */
 		p->flags &= ~PRF_WATCH_REAPS;
 		if (pr->has_waitid) {
 			if (res == 0)
 				pr_take_status(p, &p->watch_si);
-			pr_tail_or_defer(pr, p, idx);
+			if (res == 0 || res == -ECHILD || pr->destroying)
+				pr_tail_or_defer(pr, p, idx);
+			else    /* failed: a chain of its own reaps */
+				pr_kill_or_defer(pr, p, idx, p->reason);
 		} else {
 			pr_reap_or_repoll(pr, p, idx);
 		}

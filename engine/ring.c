@@ -305,14 +305,14 @@ int pidring_new(struct pidring **out, const struct pidring_opts *opts)
 	return 0;
 }
 
+/* How long a timed-out destroy lets killed procs die before it gives up. */
+#define PR_ABANDON_GRACE_NS 100000000ull
+
 /*
  * Last resort of a destroy that timed out: cancel whatever is still in flight
  * so that no completion can write into memory we are about to free, then
  * reap what can be reaped and close what is open.
  */
-/* How long a timed-out destroy lets killed procs die before it gives up. */
-#define PR_ABANDON_GRACE_NS 100000000ull
-
 static void pr_abandon(struct pidring *pr)
 {
 	struct io_uring_sqe *sqe;
@@ -322,9 +322,9 @@ static void pr_abandon(struct pidring *pr)
 
 	/*
 	 * Every proc has been sent SIGKILL and has its chain in. Those not in
-	 * uninterruptible sleep die within a moment: let their chains reap
-	 * them. Cancelling first would cancel their WAITIDs too, and the
-	 * hard-linked CLOSE would then leave them zombies.
+	 * uninterruptible sleep die within a moment: let their exit watches
+	 * or chains reap them. Cancelling first would cancel those WAITIDs
+	 * too, and the tails that follow would leave the children zombies.
 	 */
 	while (pr->live && (now = pr_now_ns()) < grace) {
 		pr_run_pending(pr);
