@@ -204,6 +204,7 @@ static inline pidring_id pr_make_id(uint32_t idx, uint32_t gen)
 /* ring.c */
 struct io_uring_sqe *pr_sqe(struct pidring *pr);
 struct io_uring_sqe *pr_esqe(struct pidring *pr, enum pr_op op);
+void pr_ecancel(struct pidring *pr, enum pr_op op);
 void pr_drive(struct pidring *pr, uint64_t max_ns);
 int  pr_reserve(struct pidring *pr, unsigned n);
 int  pr_submit(struct pidring *pr);

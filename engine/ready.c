@@ -311,6 +311,12 @@ static void pr_arm_deadline(struct pidring *pr, struct pr_proc *p, uint32_t idx,
 
 static void pr_retry(struct pidring *pr, struct pr_proc *p, uint32_t idx);
 
+/* The socket's name in the instance directory (what unlinks go by). */
+static const char *pr_sock_base(const struct pr_proc *p)
+{
+	return strrchr(p->sun->sun_path, '/') + 1;
+}
+
 static void pr_drop_probe(struct pr_proc *p)
 {
 	if (p->flags & PRF_PROBE)
@@ -470,8 +476,7 @@ int pr_ready_arm(struct pidring *pr, struct pr_proc *p, uint32_t idx,
 	pr_arm_inotify(pr);
 	/* One immediate look: a bind that raced the spawn is seen at once
 	 * (its IN_CREATE is queued too; the probe in flight absorbs it). */
-	if (fstatat(pr->inst_fd, strrchr(p->sun->sun_path, '/') + 1, &st,
-		    AT_SYMLINK_NOFOLLOW) == 0) {
+	if (fstatat(pr->inst_fd, pr_sock_base(p), &st, AT_SYMLINK_NOFOLLOW) == 0) {
 		p->flags |= PRF_BOUND;
 		pr_probe(pr, p, idx, false);
 	}
@@ -482,12 +487,12 @@ void pr_ready_prep_unlink(struct pidring *pr, struct pr_proc *p, uint32_t idx,
 			  struct io_uring_sqe *sqe)
 {
 	(void)idx;
-	io_uring_prep_unlinkat(sqe, pr->inst_fd, strrchr(p->sun->sun_path, '/') + 1, 0);
+	io_uring_prep_unlinkat(sqe, pr->inst_fd, pr_sock_base(p), 0);
 }
 
 void pr_ready_unlink_now(struct pidring *pr, struct pr_proc *p)
 {
-	if (unlinkat(pr->inst_fd, strrchr(p->sun->sun_path, '/') + 1, 0) < 0) {
+	if (unlinkat(pr->inst_fd, pr_sock_base(p), 0) < 0) {
 		/* ENOENT: it never bound. Like the ring's UNLINKAT, the
 		 * result changes nothing: DONE follows either way. */
 	}
@@ -719,17 +724,12 @@ void pr_ready_quiesce(struct pidring *pr)
 {
 	struct pr_ready_engine *rd = pr->rd;
 	uint64_t end = pr_now_ns() + 1000000000ull;
-	struct io_uring_sqe *sqe;
 
 	if (rd && (rd->ino_armed || rd->ntf_armed) && pr_reserve(pr, 2) == 0) {
-		if (rd->ino_armed) {
-			sqe = pr_esqe(pr, PR_OP_NOP);
-			io_uring_prep_cancel64(sqe, pr_ud(PR_OP_INOTIFY, PR_ENGINE_SLOT, 0), 0);
-		}
-		if (rd->ntf_armed) {
-			sqe = pr_esqe(pr, PR_OP_NOP);
-			io_uring_prep_cancel64(sqe, pr_ud(PR_OP_NOTIFY, PR_ENGINE_SLOT, 0), 0);
-		}
+		if (rd->ino_armed)
+			pr_ecancel(pr, PR_OP_INOTIFY);
+		if (rd->ntf_armed)
+			pr_ecancel(pr, PR_OP_NOTIFY);
 		pr_submit(pr);
 	}
 	pr_orphans_cancel(pr);

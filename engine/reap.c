@@ -309,9 +309,7 @@ int pr_kill_chain(struct pidring *pr, struct pr_proc *p, uint32_t idx, int reaso
 	pr_signal(p, SIGKILL);
 
 	if (watch) {
-		sqe = pr_put_mcancels(pr, p, idx, mask);
-		if (sqe)
-			sqe->flags &= ~IOSQE_IO_HARDLINK;
+		pr_cancel_ops(pr, p, idx, mask);       /* room reserved above */
 		p->flags |= PRF_WATCH_REAPS;
 		pr_submit(pr);
 		return 0;

@@ -171,6 +171,12 @@ struct io_uring_sqe *pr_esqe(struct pidring *pr, enum pr_op op)
 	return sqe;
 }
 
+/* Cancel one of the engine's own operations (the caller reserved room). */
+void pr_ecancel(struct pidring *pr, enum pr_op op)
+{
+	io_uring_prep_cancel64(pr_esqe(pr, PR_OP_NOP), pr_ud(op, PR_ENGINE_SLOT, 0), 0);
+}
+
 /* Wait for completions up to max_ns (at most), then handle them. */
 void pr_drive(struct pidring *pr, uint64_t max_ns)
 {

@@ -440,20 +440,14 @@ void pr_orphans_cqe(struct pidring *pr, enum pr_op op, int res)
 
 void pr_orphans_cancel(struct pidring *pr)
 {
-	struct io_uring_sqe *sqe;
-
 	if (!pr->orphan_armed && !pr->orphan_retry)
 		return;
 	if (pr_reserve(pr, 2))
 		return;
-	if (pr->orphan_armed) {
-		sqe = pr_esqe(pr, PR_OP_NOP);
-		io_uring_prep_cancel64(sqe, pr_ud(PR_OP_ORPHAN, PR_ENGINE_SLOT, 0), 0);
-	}
-	if (pr->orphan_retry) {
-		sqe = pr_esqe(pr, PR_OP_NOP);
-		io_uring_prep_cancel64(sqe, pr_ud(PR_OP_ORETRY, PR_ENGINE_SLOT, 0), 0);
-	}
+	if (pr->orphan_armed)
+		pr_ecancel(pr, PR_OP_ORPHAN);
+	if (pr->orphan_retry)
+		pr_ecancel(pr, PR_OP_ORETRY);
 	pr_submit(pr);
 }
 
