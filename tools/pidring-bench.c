@@ -1108,14 +1108,18 @@ static void run_rounds(struct cont *cs, int nc, const char *what,
  * rate: values are rates (contender / floor); else times (floor / contender).
  * A contender stops at its first failed round, so val[k] is round k.
  */
-static double paired_ratio(const struct cont *c, const struct cont *fl, bool rate)
+static double paired(const double *cv, const double *fv, int n, bool rate)
 {
 	double t[MAX_ROUNDS];
-	int n = c->nval < fl->nval ? c->nval : fl->nval;
 
 	for (int k = 0; k < n; k++)
-		t[k] = rate ? c->val[k] / fl->val[k] : fl->val[k] / c->val[k];
+		t[k] = rate ? cv[k] / fv[k] : fv[k] / cv[k];
 	return median(t, n);
+}
+
+static double paired_ratio(const struct cont *c, const struct cont *fl, bool rate)
+{
+	return paired(c->val, fl->val, c->nval < fl->nval ? c->nval : fl->nval, rate);
 }
 
 struct spawn_arg { unsigned n, c; };
@@ -1477,12 +1481,7 @@ static int ready_round(struct cont *c, void *arg)
 /* The median of the per-round ratios of the spawn→ready p50s (floor / c). */
 static double paired_p50_ratio(const struct cont *c, const struct cont *fl)
 {
-	double t[MAX_ROUNDS];
-	int n = c->nval < fl->nval ? c->nval : fl->nval;
-
-	for (int k = 0; k < n; k++)
-		t[k] = fl->p50[k] / c->p50[k];
-	return median(t, n);
+	return paired(c->p50, fl->p50, c->nval < fl->nval ? c->nval : fl->nval, false);
 }
 
 static void scenario_ready(void)
