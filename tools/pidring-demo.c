@@ -35,6 +35,7 @@
 #include <unistd.h>
 
 #include "pidring.h"
+#include "tool_util.h"
 
 #define NKIDS        100
 #ifndef LOG_EVENTS
@@ -141,18 +142,6 @@ static void problem(const char *fmt, ...)
 		va_end(ap);
 	}
 	nproblems++;
-}
-
-static const char *reason_name(enum pidring_reason r)
-{
-	switch (r) {
-	case PIDRING_EXITED:        return "EXITED";
-	case PIDRING_EXITED_EARLY:  return "EXITED_EARLY";
-	case PIDRING_CANCELLED:     return "CANCELLED";
-	case PIDRING_STOPPED:       return "STOPPED";
-	case PIDRING_READY_TIMEOUT: return "READY_TIMEOUT";
-	}
-	return "?";
 }
 
 static const char *code_name(int code)

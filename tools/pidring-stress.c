@@ -74,6 +74,7 @@
 #include <unistd.h>
 
 #include "pidring.h"
+#include "tool_util.h"
 
 #define DEF_PROCS        16000
 #define DEF_CONCURRENCY  64
@@ -352,18 +353,6 @@ static void clear_progress(void)
 		fputs("\r\033[K", stdout);
 		fflush(stdout);
 		progress_dirty = false;
-	}
-}
-
-static const char *reason_name(int r)
-{
-	switch (r) {
-	case PIDRING_EXITED:        return "EXITED";
-	case PIDRING_EXITED_EARLY:  return "EXITED_EARLY";
-	case PIDRING_CANCELLED:     return "CANCELLED";
-	case PIDRING_STOPPED:       return "STOPPED";
-	case PIDRING_READY_TIMEOUT: return "READY_TIMEOUT";
-	default:                    return "?";
 	}
 }
 
