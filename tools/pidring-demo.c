@@ -241,26 +241,15 @@ static int count_children(char *buf, size_t len)
 	if (!d)
 		return -1;
 	while ((de = readdir(d))) {
-		char path[300], line[512], *p, state;
-		int ppid;
-		FILE *f;
+		struct pstat ps;
 
-		if (de->d_name[0] < '0' || de->d_name[0] > '9')
-			continue;
-		snprintf(path, sizeof(path), "/proc/%s/stat", de->d_name);
-		f = fopen(path, "re");
-		if (!f)
-			continue;              /* gone meanwhile */
-		p = fgets(line, sizeof(line), f);
-		fclose(f);
-		/* "pid (comm) state ppid ...": comm may hold spaces and ')' */
-		if (!p || !(p = strrchr(line, ')')))
-			continue;
-		if (sscanf(p + 1, " %c %d", &state, &ppid) != 2 || ppid != me)
+		/* a process gone meanwhile reads as false */
+		if (de->d_name[0] < '0' || de->d_name[0] > '9' || !read_stat(de->d_name, &ps) ||
+		    ps.ppid != me)
 			continue;
 		n++;
 		if (buf && off < len) {
-			int w = snprintf(buf + off, len - off, " %s(%c)", de->d_name, state);
+			int w = snprintf(buf + off, len - off, " %s(%c)", de->d_name, ps.state);
 
 			if (w > 0)
 				off += (size_t)w;

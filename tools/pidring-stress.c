@@ -659,8 +659,6 @@ static int count_fds(void)
 	return n;
 }
 
-struct pstat { pid_t pid, ppid, pgrp, sid; char state; char comm[32]; };
-
 /* The procs spawned this epoch, by pid once sorted: whose group a leftover
  * descendant belongs to, and how that proc ended. */
 struct eproc {
@@ -672,35 +670,6 @@ struct eproc {
 };
 static struct eproc epoch_procs[EPOCH_MAX];
 static size_t nepoch;
-
-static bool read_stat(const char *pid, struct pstat *ps)
-{
-	char path[300], buf[512];
-	int fd;
-	ssize_t n;
-	char *rp, *lp;
-
-	snprintf(path, sizeof(path), "/proc/%s/stat", pid);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return false;
-	n = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	if (n <= 0)
-		return false;
-	buf[n] = '\0';
-	lp = strchr(buf, '(');
-	rp = strrchr(buf, ')');
-	if (!lp || !rp || rp < lp)
-		return false;
-	size_t cl = (size_t)(rp - lp - 1);
-	if (cl >= sizeof(ps->comm))
-		cl = sizeof(ps->comm) - 1;
-	memcpy(ps->comm, lp + 1, cl);
-	ps->comm[cl] = '\0';
-	ps->pid = atoi(buf);
-	return sscanf(rp + 1, " %c %d %d %d", &ps->state, &ps->ppid, &ps->pgrp, &ps->sid) == 4;
-}
 
 /* A group SIGKILL marks every member's pending set at once: such a process is
  * on its way out, not a leftover (yet). */
