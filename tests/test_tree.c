@@ -479,21 +479,24 @@ static int tr_exists(const char *path)
 	return lstat(path, &st) == 0;
 }
 
-/* Entries of dir whose name starts with "<our pid>-" (an engine instance of ours). */
-static int tr_our_instances(const char *dir, char *buf, size_t len)
+/*
+ * Entries of dir, listed in buf: with prefix, those whose name starts with
+ * it; with dirs, the directories only (never "." or ".."). Returns how many.
+ */
+static int tr_list(const char *dir, const char *prefix, bool dirs, char *buf, size_t len)
 {
-	char prefix[32];
-	size_t pos = 0;
 	struct dirent *de;
 	DIR *d = opendir(dir);
+	size_t pos = 0;
 	int n = 0;
 
 	if (len)
 		buf[0] = '\0';
 	cr_assert_not_null(d, "opendir %s: %s", dir, strerror(errno));
-	snprintf(prefix, sizeof prefix, "%d-", (int)getpid());
 	while ((de = readdir(d))) {
-		if (strncmp(de->d_name, prefix, strlen(prefix)))
+		if (prefix && strncmp(de->d_name, prefix, strlen(prefix)))
+			continue;
+		if (dirs && (de->d_type != DT_DIR || de->d_name[0] == '.'))
 			continue;
 		n++;
 		if (pos + 1 < len)
@@ -503,6 +506,15 @@ static int tr_our_instances(const char *dir, char *buf, size_t len)
 	}
 	closedir(d);
 	return n;
+}
+
+/* Entries of dir whose name starts with "<our pid>-" (an engine instance of ours). */
+static int tr_our_instances(const char *dir, char *buf, size_t len)
+{
+	char prefix[32];
+
+	snprintf(prefix, sizeof prefix, "%d-", (int)getpid());
+	return tr_list(dir, prefix, false, buf, len);
 }
 
 /* ---- group mode ---- */
@@ -849,26 +861,9 @@ BOTH(cgroup, stop_kills_tree_after_grace)
 static int tr_sub_cgroups(const struct tr *t, char *buf, size_t len)
 {
 	char inst[PATH_MAX + 128];
-	struct dirent *de;
-	size_t pos = 0;
-	DIR *d;
-	int n = 0;
 
 	t_fmt(inst, sizeof inst, "%s/%s", t->cg, t->inst);
-	buf[0] = '\0';
-	d = opendir(inst);
-	cr_assert_not_null(d, "opendir %s: %s", inst, strerror(errno));
-	while ((de = readdir(d))) {
-		if (de->d_type != DT_DIR || de->d_name[0] == '.')
-			continue;
-		n++;
-		if (pos + 1 < len)
-			pos += (size_t)snprintf(buf + pos, len - pos, " %s", de->d_name);
-		if (pos >= len)
-			pos = len - 1;
-	}
-	closedir(d);
-	return n;
+	return tr_list(inst, NULL, true, buf, len);
 }
 
 /* Several procs in cgroup mode, each its own cgroup, all removed. */
