@@ -132,6 +132,8 @@ struct pidring {
 	struct io_uring ring;
 	unsigned flags;             /* opts flags */
 	bool     has_waitid;        /* kernel WAITID and not PIDRING_F_NO_WAITID */
+	bool     no_clone3;         /* spawn with clone(): PIDRING_F_NO_CLONE3, or
+				       the kernel refused clone3 once */
 	bool     taskrun_flag;      /* IORING_SQ_TASKRUN tells when to enter */
 	bool     destroying;
 	bool     ring_ok;
@@ -219,7 +221,7 @@ int  pr_spawn_validate(const struct pidring_spawn *s);
 int  pr_spawn_init(struct pidring *pr);
 void pr_spawn_fini(struct pidring *pr);
 int  pr_clone(struct pidring *pr, struct pr_proc *p, const struct pidring_spawn *s,
-	      char *const *argv, char *const *envp, int cg_procs);
+	      char *const *argv, char *const *envp, int cg_dir);
 
 /* reap.c */
 int  pr_arm_watch(struct pidring *pr, struct pr_proc *p, uint32_t idx);

@@ -270,7 +270,7 @@ int pidring_new(struct pidring **out, const struct pidring_opts *opts)
 	*out = NULL;
 	if (opts)
 		o = *opts;
-	if (o.flags & ~(PIDRING_F_NO_WAITID | PIDRING_F_SUBREAPER))
+	if (o.flags & ~(PIDRING_F_NO_WAITID | PIDRING_F_SUBREAPER | PIDRING_F_NO_CLONE3))
 		return -EINVAL;
 	if (!o.ring_entries)
 		o.ring_entries = PR_DEFAULT_ENTRIES;
@@ -284,6 +284,7 @@ int pidring_new(struct pidring **out, const struct pidring_opts *opts)
 	if (!pr)
 		return -ENOMEM;
 	pr->flags = o.flags;
+	pr->no_clone3 = o.flags & PIDRING_F_NO_CLONE3;
 	pr->devnull = pr->inst_fd = pr->lock_fd = pr->base_fd = -1;
 	pr->inotify_fd = pr->notify_fd = -1;
 	pr->cg_fd = pr->cg_parent_fd = pr->evfd = -1;

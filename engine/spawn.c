@@ -1,10 +1,14 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The spawn path: clone(CLONE_VM | CLONE_VFORK | CLONE_FILES | CLONE_PIDFD)
- * on an engine-owned stack, as posix_spawn and glibc's pidfd_spawn do (plus
- * CLONE_FILES: the child copies only the fds it needs, see pr_child). No fork, no
- * page-table copy: the parent's size never matters. The calling thread is
- * suspended until the child has exec'd or exited.
+ * The spawn path: clone3(CLONE_VM | CLONE_VFORK | CLONE_FILES | CLONE_PIDFD |
+ * CLONE_CLEAR_SIGHAND [| CLONE_INTO_CGROUP]) on an engine-owned stack, as
+ * posix_spawn and glibc's pidfd_spawn do (plus CLONE_FILES: the child copies
+ * only the fds it needs, see pr_child). No fork, no page-table copy: the
+ * parent's size never matters. The calling thread is suspended until the
+ * child has exec'd or exited. Where clone3 is missing (not x86-64, a kernel
+ * before 5.7, a seccomp filter that hides it) or PIDRING_F_NO_CLONE3 asks,
+ * clone() does the same with signals blocked around it, and the child joins
+ * its cgroup by writing cgroup.procs.
  *
  * The child shares our memory until exec, so it must not touch anything the
  * parent may hold a lock on: no malloc, no stdio, only system calls and the
@@ -26,6 +30,12 @@
 
 #ifndef CLOSE_RANGE_UNSHARE
 #define CLOSE_RANGE_UNSHARE (1u << 1)
+#endif
+#ifndef CLONE_CLEAR_SIGHAND
+#define CLONE_CLEAR_SIGHAND 0x100000000ull
+#endif
+#ifndef CLONE_INTO_CGROUP
+#define CLONE_INTO_CGROUP 0x200000000ull
 #endif
 
 #include "internal.h"
@@ -55,7 +65,7 @@ struct pr_plan {
 	int           hi;           /* 1 + highest target fd, at least 3 */
 	int           keep;         /* 1 + highest fd the child needs from us */
 	int           devnull;
-	int           cg_procs;     /* cgroup.procs of the proc's cgroup, or -1 */
+	int           cg_procs;     /* clone() path: the cgroup's cgroup.procs, or -1 */
 	unsigned      flags;
 	const struct pidring_spawn *spec;
 	pid_t         parent;
@@ -97,6 +107,52 @@ void pr_spawn_fini(struct pidring *pr)
 	pr->devnull = -1;
 }
 
+#if defined(__x86_64__) && defined(SYS_clone3)
+#define PR_HAVE_CLONE3 1
+
+/* The kernel's struct clone_args up to the cgroup field (Linux 5.7). */
+struct pr_clone_args {
+	uint64_t flags, pidfd, child_tid, parent_tid, exit_signal;
+	uint64_t stack, stack_size, tls, set_tid, set_tid_size, cgroup;
+};
+
+/*
+ * clone3 with CLONE_VM on the given stack. The child wakes on that stack with
+ * no frame to return into, so it cannot come back here as C: in assembly it
+ * calls fn(arg) and exits with what fn returns (pr_child never does). Returns
+ * the pid or -errno, in the parent only.
+ */
+__attribute__((noinline))
+static long pr_clone3_vm(struct pr_clone_args *ca, int (*fn)(void *), void *arg)
+{
+	register long rax __asm__("rax") = SYS_clone3;
+	register struct pr_clone_args *rdi __asm__("rdi") = ca;
+	register long rsi __asm__("rsi") = (long)sizeof(*ca);
+	/* The child starts with the parent's registers but rax, rcx, r11 and
+	 * rsp: fn and arg ride in two of them. */
+	register int (*r12)(void *) __asm__("r12") = fn;
+	register void *r13 __asm__("r13") = arg;
+
+	__asm__ volatile(
+		"syscall\n\t"
+		"test %%rax, %%rax\n\t"
+		"jnz 1f\n\t"
+		"xor %%ebp, %%ebp\n\t"        /* the outermost frame */
+		"and $-16, %%rsp\n\t"         /* the call ABI's alignment */
+		"mov %%r13, %%rdi\n\t"
+		"call *%%r12\n\t"
+		"mov %%eax, %%edi\n\t"
+		"mov %[nr_exit], %%eax\n\t"
+		"syscall\n\t"
+		"ud2\n"
+		"1:"
+		: "+r"(rax)
+		: "r"(rdi), "r"(rsi), "r"(r12), "r"(r13), [nr_exit] "i"(SYS_exit)
+		: "rcx", "r11", "cc", "memory");
+	return rax;
+}
+#endif
+
 /*
  * The child runs on the engine's own stack, which AddressSanitizer does not
  * know: its no-return bookkeeping would report false positives there.
@@ -119,11 +175,12 @@ static int pr_child(void *arg)
 	int fd;
 
 	/*
-	 * Every signal is blocked (the parent blocked them all before clone),
-	 * so no handler of the parent's can run here on shared memory. Reset
-	 * every disposition that is not the default, then unblock: exec would
-	 * reset caught signals itself but keeps ignored ones, and the child
-	 * must start clean.
+	 * No handler of the parent's can run here on shared memory: clone3
+	 * started us with every handler reset (CLONE_CLEAR_SIGHAND), and the
+	 * clone() path blocked every signal before the clone. Reset every
+	 * disposition that is not the default (ignored ones survive both
+	 * CLONE_CLEAR_SIGHAND and exec), then, last thing before exec, empty
+	 * the mask: the child must start clean.
 	 */
 	for (int sig = 1; sig <= PR_NSIG; sig++) {
 		if (sig == SIGKILL || sig == SIGSTOP)
@@ -261,17 +318,80 @@ static int pr_check_fds(const struct pidring_spawn *s, int devnull, int *hi, int
 	return 0;
 }
 
+/*
+ * Run the child through clone(), every signal blocked around it so that no
+ * handler of ours runs in it before it has reset them. The cgroup, if any, is
+ * joined by the child through cgroup.procs.
+ */
+static pid_t pr_clone_old(struct pidring *pr, struct pr_plan *pl, int cg_dir,
+			  int *pidfd)
+{
+	uint64_t all = ~(uint64_t)0, old;
+	pid_t pid;
+
+	if (cg_dir >= 0) {
+		pl->cg_procs = openat(cg_dir, "cgroup.procs", O_WRONLY | O_CLOEXEC);
+		if (pl->cg_procs < 0)
+			return -errno;
+	}
+	syscall(SYS_rt_sigprocmask, SIG_SETMASK, &all, &old, sizeof(uint64_t));
+	pid = clone(pr_child, (char *)pr->stack + pr->stack_len,
+		    CLONE_VM | CLONE_VFORK | CLONE_FILES | CLONE_PIDFD | SIGCHLD, pl,
+		    pidfd);
+	if (pid < 0)
+		pid = -errno;
+	syscall(SYS_rt_sigprocmask, SIG_SETMASK, &old, NULL, sizeof(uint64_t));
+	if (pl->cg_procs >= 0)
+		close(pl->cg_procs);
+	return pid;
+}
+
+/*
+ * Run the child through clone3: handlers cleared by the kernel (no signal
+ * blocking needed around it), born in its cgroup. Falls back to clone() for
+ * good when the kernel has no clone3 or not these flags.
+ */
+static pid_t pr_clone_new(struct pidring *pr, struct pr_plan *pl, int cg_dir,
+			  int *pidfd)
+{
+#ifdef PR_HAVE_CLONE3
+	if (!pr->no_clone3) {
+		struct pr_clone_args ca = {
+			.flags = CLONE_VM | CLONE_VFORK | CLONE_FILES | CLONE_PIDFD |
+				 CLONE_CLEAR_SIGHAND,
+			.pidfd = (uint64_t)(uintptr_t)pidfd,
+			.exit_signal = SIGCHLD,
+			.stack = (uint64_t)(uintptr_t)pr->stack,
+			.stack_size = pr->stack_len,
+		};
+		long pid;
+
+		if (cg_dir >= 0) {
+			ca.flags |= CLONE_INTO_CGROUP;
+			ca.cgroup = (uint64_t)cg_dir;
+		}
+		pid = pr_fault(PR_FS_CLONE3) ? -ENOSYS : pr_clone3_vm(&ca, pr_child, pl);
+		/* ENOSYS: no clone3 (or a filter hiding it, which is how
+		 * container runtimes hide it); E2BIG, EINVAL: one older than
+		 * CLONE_INTO_CGROUP or CLONE_CLEAR_SIGHAND. */
+		if (pid != -ENOSYS && pid != -E2BIG && pid != -EINVAL)
+			return (pid_t)pid;
+		pr->no_clone3 = true;
+	}
+#endif
+	return pr_clone_old(pr, pl, cg_dir, pidfd);
+}
+
 int pr_clone(struct pidring *pr, struct pr_proc *p, const struct pidring_spawn *s,
-	     char *const *argv, char *const *envp, int cg_procs)
+	     char *const *argv, char *const *envp, int cg_dir)
 {
 	int tmp_small[17], *tmp = tmp_small;
 	struct pr_plan pl = {
 		.path = s->path, .argv = argv, .envp = envp ? envp : environ,
 		.cwd = s->cwd, .fds = s->fds, .nfds = s->nfds,
 		.devnull = pr->devnull, .flags = s->flags, .parent = pr->owner_pid,
-		.cg_procs = cg_procs, .spec = s,
+		.cg_procs = -1, .spec = s,
 	};
-	uint64_t all = ~(uint64_t)0, old;
 	int pidfd = -1, ret, hi;
 	pid_t pid;
 
@@ -288,21 +408,11 @@ int pr_clone(struct pidring *pr, struct pr_proc *p, const struct pidring_spawn *
 	}
 	pl.tmp = tmp;
 
-	/*
-	 * Block every signal, glibc's internal ones included, so nothing of
-	 * ours runs in the child before it has reset its dispositions.
-	 */
-	syscall(SYS_rt_sigprocmask, SIG_SETMASK, &all, &old, sizeof(uint64_t));
-	pid = clone(pr_child, (char *)pr->stack + pr->stack_len,
-		    CLONE_VM | CLONE_VFORK | CLONE_FILES | CLONE_PIDFD | SIGCHLD, &pl,
-		    &pidfd);
-	ret = pid < 0 ? -errno : 0;
-	syscall(SYS_rt_sigprocmask, SIG_SETMASK, &old, NULL, sizeof(uint64_t));
-
+	pid = pr_clone_new(pr, &pl, cg_dir, &pidfd);
 	if (tmp != tmp_small)
 		free(tmp);
-	if (ret)
-		return ret;
+	if (pid < 0)
+		return pid;
 	if (pl.err) {
 		siginfo_t si;
 
@@ -364,7 +474,7 @@ int pidring_spawn(struct pidring *pr, const struct pidring_spawn *s, pidring_id 
 {
 	struct pr_spawn_env env = { 0 };
 	struct pr_proc *p;
-	int ret, cg_procs = -1;
+	int ret, cg_dir = -1;
 	uint32_t idx;
 
 	ret = pr_spawn_validate(s);
@@ -386,13 +496,13 @@ int pidring_spawn(struct pidring *pr, const struct pidring_spawn *s, pidring_id 
 
 	ret = pr_ready_prepare(pr, p, idx, s, &env);
 	if (!ret)
-		ret = pr_tree_prepare(pr, p, idx, &cg_procs);
+		ret = pr_tree_prepare(pr, p, idx, &cg_dir);
 	if (!ret)
 		ret = pr_clone(pr, p, s, env.argv ? env.argv : s->argv,
-			       env.envp ? env.envp : s->envp, cg_procs);
+			       env.envp ? env.envp : s->envp, cg_dir);
 	pr_ready_env_free(&env);
-	if (cg_procs >= 0)
-		close(cg_procs);
+	if (cg_dir >= 0)
+		close(cg_dir);
 	if (ret) {
 		pr_ready_release(pr, p, idx);
 		pr_tree_release(pr, p, idx);

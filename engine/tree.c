@@ -180,13 +180,13 @@ void pr_tree_fini(struct pidring *pr)
 	pr->set_subreaper = false;
 }
 
-/* Before clone: the proc's cgroup, and the fd the child joins it through. */
-int pr_tree_prepare(struct pidring *pr, struct pr_proc *p, uint32_t idx, int *procs_fd)
+/* Before clone: the proc's cgroup, made, and an fd of its directory. */
+int pr_tree_prepare(struct pidring *pr, struct pr_proc *p, uint32_t idx, int *dir_fd)
 {
-	char name[32], path[48];
+	char name[32];
 	int fd;
 
-	*procs_fd = -1;
+	*dir_fd = -1;
 	if (pr->cg_fd < 0)
 		return 0;
 	pr_cg_name(p, idx, name, sizeof(name));
@@ -196,15 +196,16 @@ int pr_tree_prepare(struct pidring *pr, struct pr_proc *p, uint32_t idx, int *pr
 		    mkdirat(pr->cg_fd, name, 0755) < 0)
 			return -errno;
 	}
-	snprintf(path, sizeof(path), "%s/cgroup.procs", name);
-	fd = openat(pr->cg_fd, path, O_WRONLY | O_CLOEXEC);
+	/* The directory itself: clone3 starts the child in it
+	 * (CLONE_INTO_CGROUP); the clone() path opens its cgroup.procs. */
+	fd = openat(pr->cg_fd, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (fd < 0) {
 		int e = -errno;
 		unlinkat(pr->cg_fd, name, AT_REMOVEDIR);
 		return e;
 	}
 	p->flags |= PRF_CGROUP;
-	*procs_fd = fd;
+	*dir_fd = fd;
 	return 0;
 }
 

@@ -7,7 +7,7 @@
 
 int  pr_tree_init(struct pidring *pr, const char *cgroup_dir, unsigned flags);
 void pr_tree_fini(struct pidring *pr);
-int  pr_tree_prepare(struct pidring *pr, struct pr_proc *p, uint32_t idx, int *procs_fd);
+int  pr_tree_prepare(struct pidring *pr, struct pr_proc *p, uint32_t idx, int *dir_fd);
 void pr_tree_release(struct pidring *pr, struct pr_proc *p, uint32_t idx);
 void pr_tree_tracked(struct pidring *pr, struct pr_proc *p, uint32_t idx);
 int  pr_tree_kill(struct pidring *pr, struct pr_proc *p, uint32_t idx);

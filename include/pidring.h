@@ -34,6 +34,7 @@ typedef uint64_t pidring_id;             /* 0 is never valid */
 /* pidring_opts.flags */
 #define PIDRING_F_NO_WAITID   (1u << 0)  /* force POLL_ADD + waitid(WNOHANG) */
 #define PIDRING_F_SUBREAPER   (1u << 1)  /* adopt and reap orphaned descendants */
+#define PIDRING_F_NO_CLONE3   (1u << 2)  /* spawn with clone(), not clone3 */
 
 struct pidring_opts {                    /* NULL opts = all defaults */
     unsigned    ring_entries;            /* 0: default (256) */
@@ -64,7 +65,9 @@ struct pidring_opts {                    /* NULL opts = all defaults */
  * Use it in a process whose children all come from this one engine.
  *
  * With opts->cgroup_dir, each proc is spawned into its own cgroup
- * <cgroup_dir>/<instance>/<slot>.<gen>; its whole tree is killed through
+ * <cgroup_dir>/<instance>/<slot>.<gen> (born in it, through clone3's
+ * CLONE_INTO_CGROUP; on the clone() path it joins it before anything
+ * else); its whole tree is killed through
  * cgroup.kill (which also reaches grandchildren that left the process group)
  * and the cgroup is removed before its DONE. Cgroups left by an engine whose
  * process died are killed and removed here (waiting up to 100 ms for each to
@@ -131,8 +134,12 @@ struct pidring_spawn {
 };
 
 /*
- * Spawn a child with clone(CLONE_VM|CLONE_VFORK|CLONE_PIDFD): no fork, no page
- * table copy; returns once the child has exec'd. The slot exists before the
+ * Spawn a child with clone3(CLONE_VM|CLONE_VFORK|CLONE_PIDFD|CLONE_CLEAR_SIGHAND):
+ * no fork, no page table copy; returns once the child has exec'd. Where the
+ * kernel has no clone3 (before 5.7, or hidden by a seccomp filter), on
+ * architectures other than x86-64, or with PIDRING_F_NO_CLONE3, clone() with
+ * the same flags but CLONE_CLEAR_SIGHAND does the same job, every signal
+ * blocked in the calling thread around it. The slot exists before the
  * child does. On success *id is set and exactly one DONE event will follow
  * (and at most one READY before it). On failure nothing is left behind and no
  * event follows.

@@ -147,9 +147,9 @@ VG_TESTS := \
 	errors/* \
 	cancel/* \
 	stop/* \
-	inherit/!(null_envp_is_environ*|*_nowaitid) \
+	inherit/!(null_envp_is_environ*|*_fallback) \
 	ready/@(bind_happy_path|bind_then_late_listen|bind_exit_after_ready|argv_socket_substitution|notify_happy_path|notify_garbage_from_child|notify_foreign_datagrams|extend_timeout|ready_timeout|exit_before_ready|cancel_while_connect_refused|double_cancel_while_binding|stale_socket_unlinked|non_socket_at_path_is_eexist|probe_on_full_backlog)_waitid \
-	ready/@(cancel_while_binding_race_waitid|cancel_while_notifying_race_nowaitid|bind_happy_path_nowaitid|notify_happy_path_nowaitid) \
+	ready/@(cancel_while_binding_race_waitid|cancel_while_notifying_race_fallback|bind_happy_path_fallback|notify_happy_path_fallback) \
 	engine/@(destroy_timeout_zero_still_reaps|destroy_wait_forever|max_procs_limit|small_ring_many_procs|wait_forever_and_one_at_a_time|host_thread_reaps_with_waitpid) \
 	security/@(no_new_privs|groups_null_with_count_is_einval|rlimits_invalid_are_einval|socket_mapped_to_child_fd3|unmapped_non_cloexec_fds_not_inherited) \
 	cgroup/@(bad_cgroup_dir_refused|plain_child_exits|many_procs_each_own_cgroup) \

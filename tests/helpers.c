@@ -19,8 +19,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/vfs.h>
 #include <time.h>
 #include <unistd.h>
+
+#ifndef CGROUP2_SUPER_MAGIC
+#define CGROUP2_SUPER_MAGIC 0x63677270
+#endif
 
 /* Append to a diagnostics buffer, truncating; buf may be NULL when len is 0. */
 __attribute__((format(printf, 4, 5)))
@@ -533,4 +538,141 @@ int th_read_all(int fd, char *buf, size_t len)
         if (dst != scratch)
             pos += (size_t)k;
     }
+}
+
+/* ---- cgroup v2 ---- */
+
+/* Undo mountinfo's octal escapes (\040 for a space) in place. */
+static void th_unescape(char *s)
+{
+	char *w = s;
+
+	for (; *s; s++) {
+		if (s[0] == '\\' && isdigit((unsigned char)s[1]) &&
+		    isdigit((unsigned char)s[2]) && isdigit((unsigned char)s[3])) {
+			*w++ = (char)((s[1] - '0') * 64 + (s[2] - '0') * 8 + (s[3] - '0'));
+			s += 3;
+		} else {
+			*w++ = *s;
+		}
+	}
+	*w = '\0';
+}
+
+/*
+ * The first mount of fstype `want` in /proc/self/mountinfo: its mount point
+ * and its root within the filesystem. Returns 1 when found.
+ */
+int th_find_mount(const char *want, char *mnt, size_t mlen, char *root, size_t rlen)
+{
+	FILE *f = fopen("/proc/self/mountinfo", "re");
+	char line[4096];
+	int found = 0;
+
+	if (!f)
+		return 0;
+	while (!found && fgets(line, sizeof line, f)) {
+		char *field[16], *save = NULL, *tok, *fstype = NULL;
+		int n = 0;
+
+		for (tok = strtok_r(line, " \n", &save); tok && n < 16;
+		     tok = strtok_r(NULL, " \n", &save))
+			field[n++] = tok;
+		/* id parent maj:min root mountpoint opts [optional...] - fstype src sopts */
+		for (int i = 6; i + 1 < n; i++) {
+			if (!strcmp(field[i], "-")) {
+				fstype = field[i + 1];
+				break;
+			}
+		}
+		if (n < 5 || !fstype || strcmp(fstype, want))
+			continue;
+		th_unescape(field[3]);
+		th_unescape(field[4]);
+		snprintf(root, rlen, "%s", field[3]);
+		snprintf(mnt, mlen, "%s", field[4]);
+		found = 1;
+	}
+	fclose(f);
+	return found;
+}
+
+/* Our cgroup v2 path ("0::<path>" in /proc/<pid>/cgroup); 1 when found. */
+int th_proc_cgroup(pid_t pid, char *out, size_t len)
+{
+	char path[64], line[4096];
+	int found = 0;
+	FILE *f;
+
+	snprintf(path, sizeof path, "/proc/%d/cgroup", (int)pid);
+	f = fopen(path, "re");
+	if (!f)
+		return 0;
+	while (!found && fgets(line, sizeof line, f)) {
+		if (strncmp(line, "0::", 3))
+			continue;
+		line[strcspn(line, "\n")] = '\0';
+		snprintf(out, len, "%s", line + 3);
+		found = 1;
+	}
+	fclose(f);
+	return found;
+}
+
+/* Our own cgroup v2 path relative to the hierarchy root ("/" at the root),
+ * as th_cgroup_dir last found it. */
+static char th_cg_self[PATH_MAX];
+
+const char *th_cgroup_self(void)
+{
+	return th_cg_self;
+}
+
+/*
+ * A writable cgroup v2 directory to use as cgroup_dir: our own cgroup under
+ * the cgroup2 mount. On failure returns NULL and says why in why.
+ */
+const char *th_cgroup_dir(char *why, size_t wlen)
+{
+	static char dir[PATH_MAX];
+	char mnt[PATH_MAX], root[PATH_MAX], probe[PATH_MAX + 64];
+	const char *rel;
+	struct statfs sf;
+
+	if (!th_find_mount("cgroup2", mnt, sizeof mnt, root, sizeof root)) {
+		snprintf(why, wlen, "no cgroup2 mount in /proc/self/mountinfo");
+		return NULL;
+	}
+	if (!th_proc_cgroup(getpid(), th_cg_self, sizeof th_cg_self)) {
+		snprintf(why, wlen, "no \"0::\" line in /proc/self/cgroup");
+		return NULL;
+	}
+	/* The mount shows the hierarchy from `root` down. */
+	rel = th_cg_self;
+	if (strcmp(root, "/")) {
+		size_t rl = strlen(root);
+
+		if (strncmp(th_cg_self, root, rl) || (th_cg_self[rl] && th_cg_self[rl] != '/')) {
+			snprintf(why, wlen, "our cgroup %s is outside the cgroup2 mount's root %s",
+				 th_cg_self, root);
+			return NULL;
+		}
+		rel = th_cg_self + rl;
+	}
+	if ((size_t)snprintf(dir, sizeof dir, "%s%s", mnt, strcmp(rel, "/") ? rel : "") >=
+	    sizeof dir) {
+		snprintf(why, wlen, "the cgroup path is too long");
+		return NULL;
+	}
+	if (statfs(dir, &sf) < 0 || sf.f_type != CGROUP2_SUPER_MAGIC) {
+		snprintf(why, wlen, "%s is not a cgroup2 directory", dir);
+		return NULL;
+	}
+	snprintf(probe, sizeof probe, "%s/pidring-probe-%d", dir, (int)getpid());
+	if (mkdir(probe, 0755) < 0) {
+		snprintf(why, wlen, "%s is not writable: mkdir: %s", dir, strerror(errno));
+		return NULL;
+	}
+	rmdir(probe);
+	return dir;
 }

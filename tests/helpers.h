@@ -120,4 +120,17 @@ int th_drain(struct pidring *pr, struct pidring_event *evs, int max, int timeout
 #define TH_READ_TIMEOUT_MS 5000
 int th_read_all(int fd, char *buf, size_t len);
 
+/*
+ * cgroup v2: the first mount of fstype `want` in /proc/self/mountinfo (its
+ * mount point and its root within the filesystem; 1 when found); the v2
+ * cgroup of pid ("0::<path>" in /proc/<pid>/cgroup; 1 when found); and a
+ * writable cgroup v2 directory to use as cgroup_dir — our own cgroup under
+ * the cgroup2 mount, NULL (why says why) when there is none —, after which
+ * th_cgroup_self() is our cgroup's path from the hierarchy's root.
+ */
+int th_find_mount(const char *want, char *mnt, size_t mlen, char *root, size_t rlen);
+int th_proc_cgroup(pid_t pid, char *out, size_t len);
+const char *th_cgroup_dir(char *why, size_t wlen);
+const char *th_cgroup_self(void);
+
 #endif /* PIDRING_TESTS_HELPERS_H */

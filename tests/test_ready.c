@@ -4,8 +4,9 @@
  * the ready deadline, and the instance directory the sockets live in.
  *
  * Every test runs against real pidring-child processes on a real ring, in a
- * private runtime dir, once per reap-chain variant (WAITID, and the
- * POLL_ADD + waitid fallback forced with PIDRING_F_NO_WAITID), and ends with
+ * private runtime dir, once per engine variant (WAITID and clone3, and the
+ * fallbacks forced with PIDRING_F_NO_WAITID | PIDRING_F_NO_CLONE3: POLL_ADD +
+ * waitid, clone()), and ends with
  * th_leak_check: no child left, no extra fd, nothing left in the runtime dir.
  *
  * Times are only checked as correctness bounds (a READY cannot come before
@@ -41,11 +42,13 @@
 #define EV_WAIT_MS 10000            /* an event that must come: generous bound */
 #define DESTROY_MS 10000
 
-/* Each test body runs once per chain variant. */
+/* Each test body runs on this kernel's paths and on the fallbacks (WAITID
+ * and clone3, or POLL_ADD + waitid and clone()). */
 #define BOTH(name)                                                          \
     static void name(unsigned flags);                                       \
     Test(ready, name##_waitid, .timeout = 60) { name(0); }                  \
-    Test(ready, name##_nowaitid, .timeout = 60) { name(PIDRING_F_NO_WAITID); } \
+    Test(ready, name##_fallback, .timeout = 60) {                           \
+        name(PIDRING_F_NO_WAITID | PIDRING_F_NO_CLONE3); }                  \
     static void name(unsigned flags)
 
 #define ARGS(...) ((const char *const[]){ __VA_ARGS__, NULL })

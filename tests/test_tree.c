@@ -20,7 +20,6 @@
  */
 #include <criterion/criterion.h>
 
-#include <ctype.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -35,16 +34,11 @@
 #include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
-#include <sys/vfs.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "test_util.h"
-
-#ifndef CGROUP2_SUPER_MAGIC
-#define CGROUP2_SUPER_MAGIC 0x63677270
-#endif
 
 #define TR_DEAD_MS   2000   /* descendants must be gone within this */
 #define TR_MAXD      64     /* descendants tracked per test */
@@ -323,136 +317,11 @@ static void tr_ready(struct tr *t, pidring_id id)
 	cr_assert_eq(ev.id, id);
 }
 
-/* ---- cgroup v2 discovery ---- */
-
-/* Undo mountinfo's octal escapes (\040 for a space) in place. */
-static void tr_unescape(char *s)
-{
-	char *w = s;
-
-	for (; *s; s++) {
-		if (s[0] == '\\' && isdigit((unsigned char)s[1]) &&
-		    isdigit((unsigned char)s[2]) && isdigit((unsigned char)s[3])) {
-			*w++ = (char)((s[1] - '0') * 64 + (s[2] - '0') * 8 + (s[3] - '0'));
-			s += 3;
-		} else {
-			*w++ = *s;
-		}
-	}
-	*w = '\0';
-}
-
-/*
- * The first mount of fstype `want` in /proc/self/mountinfo: its mount point
- * and its root within the filesystem. Returns 1 when found.
- */
-static int tr_find_mount(const char *want, char *mnt, size_t mlen, char *root, size_t rlen)
-{
-	FILE *f = fopen("/proc/self/mountinfo", "re");
-	char line[4096];
-	int found = 0;
-
-	if (!f)
-		return 0;
-	while (!found && fgets(line, sizeof line, f)) {
-		char *field[16], *save = NULL, *tok, *fstype = NULL;
-		int n = 0;
-
-		for (tok = strtok_r(line, " \n", &save); tok && n < 16;
-		     tok = strtok_r(NULL, " \n", &save))
-			field[n++] = tok;
-		/* id parent maj:min root mountpoint opts [optional...] - fstype src sopts */
-		for (int i = 6; i + 1 < n; i++) {
-			if (!strcmp(field[i], "-")) {
-				fstype = field[i + 1];
-				break;
-			}
-		}
-		if (n < 5 || !fstype || strcmp(fstype, want))
-			continue;
-		tr_unescape(field[3]);
-		tr_unescape(field[4]);
-		snprintf(root, rlen, "%s", field[3]);
-		snprintf(mnt, mlen, "%s", field[4]);
-		found = 1;
-	}
-	fclose(f);
-	return found;
-}
-
-/* Our cgroup v2 path ("0::<path>" in /proc/<pid>/cgroup); 1 when found. */
-static int tr_proc_cgroup(pid_t pid, char *out, size_t len)
-{
-	char path[64], line[4096];
-	int found = 0;
-	FILE *f;
-
-	snprintf(path, sizeof path, "/proc/%d/cgroup", (int)pid);
-	f = fopen(path, "re");
-	if (!f)
-		return 0;
-	while (!found && fgets(line, sizeof line, f)) {
-		if (strncmp(line, "0::", 3))
-			continue;
-		line[strcspn(line, "\n")] = '\0';
-		snprintf(out, len, "%s", line + 3);
-		found = 1;
-	}
-	fclose(f);
-	return found;
-}
-
-/* Our own cgroup v2 path relative to the hierarchy root ("/" at the root). */
-static char tr_cg_self[PATH_MAX];
-
-/*
- * A writable cgroup v2 directory to use as cgroup_dir: our own cgroup under
- * the cgroup2 mount. On failure returns NULL and says why in why.
- */
-static const char *tr_cgroup_dir(char *why, size_t wlen)
-{
-	static char dir[PATH_MAX];
-	char mnt[PATH_MAX], root[PATH_MAX], probe[PATH_MAX + 64];
-	const char *rel;
-	struct statfs sf;
-
-	if (!tr_find_mount("cgroup2", mnt, sizeof mnt, root, sizeof root)) {
-		snprintf(why, wlen, "no cgroup2 mount in /proc/self/mountinfo");
-		return NULL;
-	}
-	if (!tr_proc_cgroup(getpid(), tr_cg_self, sizeof tr_cg_self)) {
-		snprintf(why, wlen, "no \"0::\" line in /proc/self/cgroup");
-		return NULL;
-	}
-	/* The mount shows the hierarchy from `root` down. */
-	rel = tr_cg_self;
-	if (strcmp(root, "/")) {
-		size_t rl = strlen(root);
-
-		if (strncmp(tr_cg_self, root, rl) || (tr_cg_self[rl] && tr_cg_self[rl] != '/')) {
-			t_fmt(why, wlen, "our cgroup %s is outside the cgroup2 mount's root %s",
-				 tr_cg_self, root);
-			return NULL;
-		}
-		rel = tr_cg_self + rl;
-	}
-	t_fmt(dir, sizeof dir, "%s%s", mnt, strcmp(rel, "/") ? rel : "");
-	if (statfs(dir, &sf) < 0 || sf.f_type != CGROUP2_SUPER_MAGIC) {
-		snprintf(why, wlen, "%s is not a cgroup2 directory", dir);
-		return NULL;
-	}
-	snprintf(probe, sizeof probe, "%s/pidring-probe-%d", dir, (int)getpid());
-	if (mkdir(probe, 0755) < 0) {
-		snprintf(why, wlen, "%s is not writable: mkdir: %s", dir, strerror(errno));
-		return NULL;
-	}
-	rmdir(probe);
-	return dir;
-}
+/* ---- cgroup v2 discovery: th_cgroup_dir (helpers.c) ---- */
 
 #define TR_NEED_CGROUP(var)                                                     \
 	char var##_why[PATH_MAX + 128];                                         \
-	const char *var = tr_cgroup_dir(var##_why, sizeof var##_why);          \
+	const char *var = th_cgroup_dir(var##_why, sizeof var##_why);          \
 	if (!var) {                                                             \
 		cr_skip_test("no writable cgroup v2: %s", var##_why);           \
 		return;                                                         \
@@ -740,10 +609,10 @@ BOTH(cgroup, setsid_grandchildren_die)
 	tr_proc_cg_path(&t, id, path, sizeof path);
 	cr_expect(tr_exists(path), "the proc's cgroup %s does not exist", path);
 	tr_proc_cg_name(id, buf, sizeof buf);
-	t_fmt(want, sizeof want, "%s/%s/%s", strcmp(tr_cg_self, "/") ? tr_cg_self : "",
+	t_fmt(want, sizeof want, "%s/%s/%s", strcmp(th_cgroup_self(), "/") ? th_cgroup_self() : "",
 		 t.inst, buf);
 	for (int i = 0; i < t.nd; i++) {
-		cr_expect(tr_proc_cgroup(t.dpid[i], got, sizeof got), "no cgroup for %d",
+		cr_expect(th_proc_cgroup(t.dpid[i], got, sizeof got), "no cgroup for %d",
 			  (int)t.dpid[i]);
 		cr_expect_str_eq(got, want, "grandchild %d in %s, expected %s",
 				 (int)t.dpid[i], got, want);
@@ -779,9 +648,9 @@ BOTH(cgroup, plain_child_exits)
 	cr_assert_gt(pid, 0);
 	tr_proc_cg_path(&t, id, path, sizeof path);
 	tr_proc_cg_name(id, name, sizeof name);
-	t_fmt(want, sizeof want, "%s/%s/%s", strcmp(tr_cg_self, "/") ? tr_cg_self : "",
+	t_fmt(want, sizeof want, "%s/%s/%s", strcmp(th_cgroup_self(), "/") ? th_cgroup_self() : "",
 		 t.inst, name);
-	cr_assert(tr_proc_cgroup(pid, got, sizeof got), "no /proc/%d/cgroup (exited already?)",
+	cr_assert(th_proc_cgroup(pid, got, sizeof got), "no /proc/%d/cgroup (exited already?)",
 		  pid);
 	cr_expect_str_eq(got, want, "child in %s, expected %s", got, want);
 	cr_expect(tr_exists(path), "the proc's cgroup %s does not exist while it runs", path);
@@ -988,7 +857,7 @@ BOTH(cgroup, bad_cgroup_dir_refused)
 	fd = open(file, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
 	cr_assert_geq(fd, 0, "creating %s: %s", file, strerror(errno));
 	close(fd);
-	if (tr_find_mount("cgroup", v1, sizeof v1, v1root, sizeof v1root)) {
+	if (th_find_mount("cgroup", v1, sizeof v1, v1root, sizeof v1root)) {
 		cases[4].dir = v1;
 		cases[4].want = -ENOTSUP;
 	}
@@ -1081,7 +950,7 @@ BOTH(subreaper, reaps_killed_grandchildren)
  * Orphans that die after their parent proc is DONE (it exited on its own and
  * left them running) are reaped too, whenever they die.
  *
- * The _nowaitid variant failed every run while the fallback swept only right
+ * The _fallback variant failed every run while the fallback swept only right
  * after a DONE: orphans exiting after the last DONE stayed zombies (neither
  * pidring_wait nor pidring_destroy swept).
  */

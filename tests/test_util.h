@@ -6,10 +6,11 @@
  * expectations. Everything is static inline so each suite gets its own copy
  * and no prototype has to be exported.
  *
- * Every behaviour runs in both chain variants: BOTH(suite, name) defines
- * name (default flags: WAITID on the ring) and name_nowaitid
- * (PIDRING_F_NO_WAITID: POLL_ADD + waitid), sharing one body that receives
- * the engine flags.
+ * Every behaviour runs in both engine variants: BOTH(suite, name) defines
+ * name (default flags: WAITID on the ring, clone3) and name_fallback
+ * (PIDRING_F_NO_WAITID | PIDRING_F_NO_CLONE3: POLL_ADD + waitid, clone(),
+ * what an older kernel gets), sharing one body that receives the engine
+ * flags.
  */
 #ifndef PIDRING_TEST_UTIL_H
 #define PIDRING_TEST_UTIL_H
@@ -41,10 +42,15 @@
 #define T_EV_MS     5000   /* one event that is due now */
 #define T_DRAIN_MS 10000   /* a whole batch of DONEs */
 
+/*
+ * Each body runs twice: on this kernel's paths (WAITID, clone3) and on the
+ * fallbacks an older kernel gets (POLL_ADD + waitid, clone()).
+ */
+#define T_FALLBACK (PIDRING_F_NO_WAITID | PIDRING_F_NO_CLONE3)
 #define BOTH(suite, name)                                                      \
 	static void name##_body(unsigned flags);                               \
 	Test(suite, name) { name##_body(0); }                                  \
-	Test(suite, name##_nowaitid) { name##_body(PIDRING_F_NO_WAITID); }     \
+	Test(suite, name##_fallback) { name##_body(T_FALLBACK); }              \
 	static void name##_body(unsigned flags)
 
 /* argv for pidring-child: ARGV("--exit", "7") */
