@@ -518,7 +518,17 @@ int pidring_spawn(struct pidring *pr, const struct pidring_spawn *s, pidring_id 
 		p->state = PR_BINDING;
 		pr_ready_arm(pr, p, idx, s);
 	}
-	pr_submit(pr);
+	/*
+	 * A bare exit watch waits in the SQ for the next entry into the ring
+	 * (pidring_wait's, or any other submit): one system call for a batch
+	 * of spawns, not one each, and nothing is late for it, since the
+	 * watch's completion runs only inside such an entry anyway (a child
+	 * already gone is reaped there at once). Readiness deadlines count
+	 * from their submit, and a poller waits outside the ring: those go in
+	 * now.
+	 */
+	if (s->ready != PIDRING_READY_EXEC || pr->evfd >= 0)
+		pr_submit(pr);
 	/* READY_EXEC queued its READY here, outside any wait: a poller must
 	 * see the fd readable. */
 	pr_signal_leftovers(pr);

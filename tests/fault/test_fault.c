@@ -186,12 +186,14 @@ static void walk(unsigned flags, int site)
 	Test(fault, site##_fallback, .timeout = 120) { walk(PIDRING_F_NO_WAITID, PR_FS_##site); }
 
 /*
- * No SQE walk: the engine submits eagerly, so in any scenario the SQ needs a
- * flush only under a load this one does not make, and an SQE can only be
- * missing when that flush is refused — which the SUBMIT walk injects on
- * every submit. (The 8-entry ring of the scenario keeps those flushes real.)
+ * The SQE walk refuses the flush that makes room for a spawn's or a chain's
+ * SQEs. READY_EXEC spawns leave their exit watches in the SQ for the next
+ * entry into the ring, so the scenario's 8-entry ring needs such a flush now
+ * and then (on the fallback chain, whose watches take more room; the log
+ * says how many failures each walk made).
  */
 WALK(ALLOC)
+WALK(SQE)
 WALK(SUBMIT)
 WALK(CLONE)
 WALK(SOCKET)
