@@ -574,6 +574,9 @@ int pidring_fd(struct pidring *pr)
 		return ret;
 	}
 	pr->evfd = fd;
+	/* Exit watches a spawn left for the next entry go in now: from here
+	 * on the caller may wait outside the ring. */
+	pr_flush_for_poller(pr);
 	/* Completions may have come before the fd existed: the first poll
 	 * says "look", and pidring_wait(..., 0) finds out. */
 	if (write(fd, &one, sizeof(one)) < 0) {
