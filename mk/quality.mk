@@ -127,7 +127,9 @@ check-asan: deps
 # does a failing test. Leak errors count only for definitely lost blocks.
 #
 # What valgrind 3.19 (Debian 12) cannot run, and so VG_TESTS leaves out:
-#  - clone(CLONE_VM|CLONE_VFORK) becomes a plain fork under valgrind (it
+#  - clone3 is refused (ENOSYS), so the engine spawns through clone(), as
+#    on a kernel without clone3; and clone(CLONE_VM|CLONE_VFORK) becomes a
+#    plain fork under valgrind (it
 #    cannot share its own memory between two processes): the child's write of
 #    an exec, cwd, rlimit or credential failure into the parent's memory is
 #    lost, pidring_spawn returns 0 and the proc exits 127. Tests asserting
