@@ -115,7 +115,6 @@ struct pr_proc {
 	struct __kernel_timespec ts;     /* readiness deadline */
 	struct __kernel_timespec rts;    /* CONNECT retry backoff */
 	struct __kernel_timespec grace;  /* stop's LINK_TIMEOUT */
-	siginfo_t watch_si;      /* written by the exit-watch WAITID */
 	siginfo_t reap_si;       /* written by the chain's WAITID */
 	char    *status_text;    /* last STATUS= (NOTIFY), malloc'd */
 	struct sockaddr_un *sun; /* BIND: the socket's address, malloc'd */

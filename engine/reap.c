@@ -95,11 +95,7 @@ int pr_arm_watch(struct pidring *pr, struct pr_proc *p, uint32_t idx)
 	if (ret)
 		return ret;
 	sqe = pr_psqe(pr, p, idx, PR_OP_WATCH);
-	if (pr->has_waitid)
-		pr_prep_waitid(sqe, (idtype_t)P_PIDFD, (id_t)p->pidfd, &p->watch_si,
-			       WEXITED);
-	else
-		io_uring_prep_poll_add(sqe, p->pidfd, POLLIN);
+	io_uring_prep_poll_add(sqe, p->pidfd, POLLIN);
 	p->armed |= PR_ARM(PR_OP_WATCH);
 	return 0;
 }
@@ -114,7 +110,7 @@ static void pr_take_status(struct pr_proc *p, const siginfo_t *si)
 }
 
 /*
- * The fallback's synchronous half: the pidfd polled readable, so the child
+ * The exit watch's synchronous half: the pidfd polled readable, so the child
  * has exited; collect its status without blocking. Returns 1 when the child
  * was reaped (or is gone: -ECHILD, a host thread reaped it), 0 if not yet.
  */
@@ -280,10 +276,8 @@ static int pr_reap_tail(struct pidring *pr, struct pr_proc *p, uint32_t idx)
 int pr_kill_chain(struct pidring *pr, struct pr_proc *p, uint32_t idx, int reason)
 {
 	struct io_uring_sqe *sqe;
-	/* An exit watch still armed reaps the killed child itself: the chain
-	 * cancels only the rest. Cancelling the watch to arm a second WAITID
-	 * cost every cancel a walk of the ring's list of pending WAITIDs, and
-	 * a storm of n cancels n walks of n. */
+	/* An exit watch still armed (the pidfd poll) reaps the killed child
+	 * itself: the chain cancels only the rest. */
 	bool watch = p->armed & PR_ARM(PR_OP_WATCH);
 	unsigned mask = PR_CANCELLABLE & ~(watch ? PR_ARM(PR_OP_WATCH) : 0u);
 	unsigned n = pr_popcount(p->armed & mask) + (watch ? 0 : 1);
@@ -428,7 +422,7 @@ void pr_defer_cg(struct pidring *pr, struct pr_proc *p)
 	pr_defer(pr, p, PR_PEND_CG);
 }
 
-/* The fallback: collect the status now, or poll the pidfd again. */
+/* Collect the status now, or poll the pidfd again. */
 static void pr_reap_or_repoll(struct pidring *pr, struct pr_proc *p, uint32_t idx)
 {
 	struct io_uring_sqe *sqe;
@@ -497,38 +491,14 @@ static void pr_on_watch(struct pidring *pr, struct pr_proc *p, uint32_t idx, int
 
 	p->armed &= ~PR_ARM(PR_OP_WATCH);
 	if (p->flags & PRF_WATCH_REAPS) {
-		/* A kill chain left the reap to this watch: with the status
-		 * (or -ECHILD) the tail follows. A watch that failed leaves
-		 * the reap to a chain of the proc's own, unless a destroy that
-		 * gave up cancelled it (its procs get no second chance). */
+		/* A kill chain left the reap to this watch: the status now
+		 * (the tail follows), or another poll. */
 		p->flags &= ~PRF_WATCH_REAPS;
-		if (pr->has_waitid) {
-			if (res == 0)
-				pr_take_status(p, &p->watch_si);
-			if (res == 0 || res == -ECHILD || pr->destroying)
-				pr_tail_or_defer(pr, p, idx);
-			else    /* failed: a chain of its own reaps */
-				pr_kill_or_defer(pr, p, idx, p->reason);
-		} else {
-			pr_reap_or_repoll(pr, p, idx);
-		}
-		return;
-	}
-	if (pr->has_waitid) {
-		/* WAITID consumed the exit status even if a chain was racing
-		 * to cancel it: keep it. */
-		if (res == 0)
-			pr_take_status(p, &p->watch_si);
-		if (!live)
-			return;
-		if (res == 0 || res == -ECHILD)
-			pr_exited(pr, p, idx);
-		else
-			pr_kill_or_defer(pr, p, idx, PIDRING_CANCELLED);
+		pr_reap_or_repoll(pr, p, idx);
 		return;
 	}
 	if (!live)
-		return;          /* the chain's own POLL_ADD takes it from here */
+		return;          /* the chain's own reap takes it from here */
 	if (res < 0 && res != -ECANCELED) {
 		pr_kill_or_defer(pr, p, idx, PIDRING_CANCELLED);
 		return;

@@ -58,7 +58,7 @@ struct pr_proc *pr_slot_alloc(struct pidring *pr, uint32_t *idx)
 	}
 	p = &pr->procs[i];
 	gen = p->gen;
-	memset(p, 0, offsetof(struct pr_proc, watch_si));
+	memset(p, 0, offsetof(struct pr_proc, reap_si));
 	p->gen = gen;
 	p->pidfd = -1;
 	p->probe_fd = -1;
