@@ -40,7 +40,7 @@ enum pr_state {
  */
 enum pr_op {
 	PR_OP_NONE = 0,
-	PR_OP_WATCH,      /* exit watch: WAITID, or POLL_ADD in the fallback */
+	PR_OP_WATCH,      /* exit watch: POLL_ADD on the pidfd */
 	PR_OP_CANCEL,     /* ASYNC_CANCEL step of a chain */
 	PR_OP_REAP,       /* chain WAITID (or POLL_ADD in the fallback) */
 	PR_OP_STOPWAIT,   /* stop's WAITID (or POLL_ADD), linked to a timeout */

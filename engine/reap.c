@@ -2,6 +2,13 @@
 /*
  * Exit watches, reap chains and the lifecycle state machine.
  *
+ * A proc's exit watch is a POLL_ADD on its pidfd, on every kernel; when it
+ * fires, waitid(WNOHANG) takes the status. Not a ring WAITID: each pending
+ * WAITID waits on the parent's one child-exit queue, which every exit of
+ * any child of the process walks under the tasklist lock, so n live procs
+ * made each exit cost O(n) (spawning at 10,000 live procs ran at 0.45x of
+ * the rate at 10). The pidfd's queue is the pid's own.
+ *
  * A chain is one batch of SQEs, each hardlinked to the next, so that a failed
  * step (the host already reaped the child, the socket was never bound) never
  * skips the steps after it:
@@ -146,9 +153,8 @@ static struct io_uring_sqe *pr_put_mcancels(struct pidring *pr, struct pr_proc *
 		sqe = pr_psqe(pr, p, idx, PR_OP_CANCEL);
 		/*
 		 * A TIMEOUT (the deadline, a probe's retry) is removed with
-		 * TIMEOUT_REMOVE, which looks only at the ring's timeouts:
-		 * ASYNC_CANCEL walks the list of pending WAITIDs first, and a
-		 * cancel storm over n procs paid n of those walks.
+		 * TIMEOUT_REMOVE, which looks only at the ring's timeouts
+		 * (ASYNC_CANCEL also walks the list of pending WAITIDs).
 		 */
 		if (op == PR_OP_DEADLINE || op == PR_OP_RETRY)
 			io_uring_prep_timeout_remove(sqe, pr_ud((enum pr_op)op, idx, p->gen), 0);

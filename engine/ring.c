@@ -330,8 +330,9 @@ static void pr_abandon(struct pidring *pr)
 	/*
 	 * Every proc has been sent SIGKILL and has its chain in. Those not in
 	 * uninterruptible sleep die within a moment: let their exit watches
-	 * or chains reap them. Cancelling first would cancel those WAITIDs
-	 * too, and the tails that follow would leave the children zombies.
+	 * or chains reap them. Cancelling first would cancel those watches
+	 * and WAITIDs too, and the tails that follow would leave the children
+	 * zombies.
 	 */
 	while (pr->live && (now = pr_now_ns()) < grace) {
 		pr_run_pending(pr);
