@@ -32,9 +32,12 @@ struct pidring;                          /* opaque engine */
 typedef uint64_t pidring_id;             /* 0 is never valid */
 
 /* pidring_opts.flags */
-#define PIDRING_F_NO_WAITID   (1u << 0)  /* force POLL_ADD + waitid(WNOHANG) */
+#define PIDRING_F_NO_WAITID   (1u << 0)  /* no ring WAITID: POLL_ADD + waitid(WNOHANG) */
 #define PIDRING_F_SUBREAPER   (1u << 1)  /* adopt and reap orphaned descendants */
-#define PIDRING_F_NO_CLONE3   (1u << 2)  /* spawn with clone(), not clone3 */
+#define PIDRING_F_NO_CLONE3   (1u << 2)  /* spawn with clone(), not clone3 (for a
+                                            seccomp filter that refuses clone3
+                                            with EPERM, where ENOSYS would have
+                                            made the engine fall back itself) */
 
 struct pidring_opts {                    /* NULL opts = all defaults */
     unsigned    ring_entries;            /* 0: default (256) */

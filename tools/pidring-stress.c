@@ -3,7 +3,7 @@
  * pidring-stress — a chaos driver that proves nothing leaks.
  *
  *   pidring-stress [--procs N] [--concurrency C] [--seed S] [--duration SEC]
- *                  [--engines K] [--json] [--no-waitid] [--child PATH]
+ *                  [--engines K] [--json] [--no-waitid] [--no-clone3] [--child PATH]
  *                  [--runtime-dir DIR] [--ring-entries N] [--quiet]
  *                  [--cgroup DIR] [--inject dup-done|leak-fd]
  *
@@ -183,7 +183,7 @@ static struct {
 	double   duration;             /* 0: none */
 	unsigned engines;
 	unsigned ring_entries;         /* 0: the engine's default */
-	bool     json, no_waitid, quiet;
+	bool     json, no_waitid, no_clone3, quiet;
 	bool     procs_set, duration_set;
 	const char *inject;            /* self-test: a fault the audit must catch */
 	const char *cgroup_dir;        /* engines in cgroup mode */
@@ -1507,7 +1507,8 @@ static bool run_epoch(void)
 	struct pidring_opts po = {
 		.runtime_dir = opt.rundir,
 		.ring_entries = opt.ring_entries,
-		.flags = opt.no_waitid ? PIDRING_F_NO_WAITID : 0,
+		.flags = (opt.no_waitid ? PIDRING_F_NO_WAITID : 0) |
+			 (opt.no_clone3 ? PIDRING_F_NO_CLONE3 : 0),
 		.max_procs = opt.concurrency + 64 > 4096 ? opt.concurrency + 64 : 0,
 		.cgroup_dir = opt.cgroup_dir,
 	};
@@ -1713,7 +1714,8 @@ static void usage(FILE *f)
 {
 	fprintf(f,
 		"usage: pidring-stress [--procs N] [--concurrency C] [--seed S] [--duration SEC]\n"
-		"                      [--engines K] [--json] [--no-waitid] [--child PATH]\n"
+		"                      [--engines K] [--json] [--no-waitid] [--no-clone3]\n"
+		"                      [--child PATH]\n"
 		"                      [--runtime-dir DIR] [--ring-entries N] [--quiet]\n"
 		"  --procs N        procs to spawn (default %d; unlimited with --duration alone)\n"
 		"  --concurrency C  procs in flight (default %d)\n"
@@ -1722,6 +1724,7 @@ static void usage(FILE *f)
 		"  --engines K      engines driven round-robin in this thread (default 1, max %d)\n"
 		"  --json           last line: one JSON object\n"
 		"  --no-waitid      PIDRING_F_NO_WAITID: POLL_ADD + waitid fallback\n"
+		"  --no-clone3      PIDRING_F_NO_CLONE3: spawn through clone()\n"
 		"  --child PATH     the child program (default $PIDRING_CHILD, else\n"
 		"                   pidring-child next to this binary)\n"
 		"  --runtime-dir D  runtime base (default: a fresh temporary dir, removed after)\n"
@@ -1759,6 +1762,7 @@ static int parse_args(int argc, char **argv)
 		{ "engines", required_argument, NULL, 'k' },
 		{ "json", no_argument, NULL, 'j' },
 		{ "no-waitid", no_argument, NULL, 'W' },
+		{ "no-clone3", no_argument, NULL, '3' },
 		{ "child", required_argument, NULL, 'C' },
 		{ "runtime-dir", required_argument, NULL, 'R' },
 		{ "quiet", no_argument, NULL, 'q' },
@@ -1815,6 +1819,7 @@ static int parse_args(int argc, char **argv)
 			break;
 		case 'j': opt.json = true; break;
 		case 'W': opt.no_waitid = true; break;
+		case '3': opt.no_clone3 = true; break;
 		case 'q': opt.quiet = true; break;
 		case 'G':
 			opt.cgroup_dir = optarg;
@@ -1907,14 +1912,16 @@ static void json_summary(double secs, int exitc)
 	       ",\"leaked_procs\":%" PRIu64 ",\"leaked_fds\":%" PRIu64 ",\"leaked_files\":%"
 	       PRIu64 ",\"leaked_heap\":%lld,\"heap_first_delta\":%lld,\"heap_max_delta\":%lld"
 	       ",\"seconds\":%.2f,\"seed\":%" PRIu64 ",\"schedule\":\"%016" PRIx64 "\""
-	       ",\"concurrency\":%u,\"engines_at_once\":%u,\"waitid\":%s,\"ok\":%s}\n",
+	       ",\"concurrency\":%u,\"engines_at_once\":%u,\"waitid\":%s,\"clone3\":%s,"
+	       "\"ok\":%s}\n",
 	       next_index, st.spawned, st.ready, st.done, st.exited, st.exited_early,
 	       st.cancelled, st.stopped, st.timeouts, st.exec_failures, st.destroyed,
 	       st.ready_missed, st.cancel_calls, st.stop_calls, st.stale_checks,
 	       st.forged_checks, st.engines, st.teardowns, st.violations, st.leaked_procs,
 	       st.leaked_fds, st.leaked_files, st.leaked_heap, st.heap_first_delta,
 	       st.heap_max_delta, secs, opt.seed, st.sched_hash, opt.concurrency, opt.engines,
-	       opt.no_waitid ? "false" : "true", exitc == 0 ? "true" : "false");
+	       opt.no_waitid ? "false" : "true", opt.no_clone3 ? "false" : "true",
+	       exitc == 0 ? "true" : "false");
 }
 
 /*
@@ -2042,9 +2049,10 @@ int main(int argc, char **argv)
 		snprintf(nprocs, sizeof(nprocs), "%" PRIu64, opt.procs);
 	t_start = now_ns();
 	printf("pidring-stress %s: seed %" PRIu64 ", %s procs, concurrency %u, %u engine%s at "
-	       "a time, %s, child %s, runtime dir %s%s\n", pidring_version(), opt.seed,
+	       "a time, %s, %s, child %s, runtime dir %s%s\n", pidring_version(), opt.seed,
 	       nprocs, opt.concurrency, opt.engines,
 	       opt.engines == 1 ? "" : "s", opt.no_waitid ? "no WAITID (fallback)" : "WAITID",
+	       opt.no_clone3 ? "clone()" : "clone3",
 	       opt.child, opt.rundir, heap_exact ? "" : " (heap count approximate)");
 	fflush(stdout);
 
@@ -2099,8 +2107,8 @@ int main(int argc, char **argv)
 			printf(" --duration %g", opt.duration);
 		if (opt.ring_entries)
 			printf(" --ring-entries %u", opt.ring_entries);
-		printf(" --concurrency %u --engines %u%s\n", opt.concurrency, opt.engines,
-		       opt.no_waitid ? " --no-waitid" : "");
+		printf(" --concurrency %u --engines %u%s%s\n", opt.concurrency, opt.engines,
+		       opt.no_waitid ? " --no-waitid" : "", opt.no_clone3 ? " --no-clone3" : "");
 	}
 	printf("%s: %" PRIu64 " procs, %" PRIu64 " spawned, %" PRIu64 " ready, %" PRIu64
 	       " done (%" PRIu64 " exited, %" PRIu64 " exited early, %" PRIu64 " cancelled, %"
