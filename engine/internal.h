@@ -209,6 +209,7 @@ void pr_ecancel(struct pidring *pr, enum pr_op op);
 void pr_drive(struct pidring *pr, uint64_t max_ns);
 int  pr_reserve(struct pidring *pr, unsigned n);
 int  pr_submit(struct pidring *pr);
+void pr_submit_lazy(struct pidring *pr);
 struct pidring_event *pr_event_slot(struct pidring *pr);
 uint64_t pr_now_ns(void);
 int  pr_process_cqes(struct pidring *pr);

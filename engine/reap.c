@@ -309,9 +309,11 @@ int pr_kill_chain(struct pidring *pr, struct pr_proc *p, uint32_t idx, int reaso
 	pr_signal(p, SIGKILL);
 
 	if (watch) {
-		pr_cancel_ops(pr, p, idx, mask);       /* room reserved above */
+		/* Only cancels to queue (room reserved above): the kill is
+		 * out, the watch reaps, the next entry takes them. */
+		pr_cancel_ops(pr, p, idx, mask);
 		p->flags |= PRF_WATCH_REAPS;
-		pr_submit(pr);
+		pr_submit_lazy(pr);
 		return 0;
 	}
 	pr_put_cancels(pr, p, idx);

@@ -457,12 +457,14 @@ static bool pr_ring_has_work(struct pidring *pr)
 }
 
 /*
- * Handlers queue some SQEs without a submit of their own (re-armed engine
- * reads, READY's deadline cancel): the next entry into the ring takes them,
- * and nothing happens on a DEFER_TASKRUN ring before one anyway. A poller
- * waits outside the ring, so pidring_wait gets them in before it returns.
+ * Some SQEs need no system call of their own (re-armed engine reads, READY's
+ * deadline cancel, a spawn's exit watch, a kill chain's cancels): the next
+ * entry into the ring takes them, and nothing of theirs happens on a
+ * DEFER_TASKRUN ring before one anyway. A poller waits outside the ring, so
+ * for it they go in now (and pidring_wait puts in what is left before it
+ * returns).
  */
-static void pr_flush_for_poller(struct pidring *pr)
+void pr_submit_lazy(struct pidring *pr)
 {
 	if (pr->evfd >= 0 && io_uring_sq_ready(&pr->ring))
 		pr_submit(pr);
@@ -511,14 +513,14 @@ int pidring_wait(struct pidring *pr, struct pidring_event *ev, unsigned max,
 		if (pr->evq.len) {
 			unsigned n = pr_pop_events(pr, ev, max);
 
-			pr_flush_for_poller(pr);
+			pr_submit_lazy(pr);
 			pr_signal_leftovers(pr);
 			return (int)n;
 		}
 		if (ret < 0)
 			return ret;
 		if (timeout_ms == 0 || pr->live == 0) {
-			pr_flush_for_poller(pr);
+			pr_submit_lazy(pr);
 			return 0;
 		}
 		pr_evfd_drain(pr);
@@ -577,7 +579,7 @@ int pidring_fd(struct pidring *pr)
 	pr->evfd = fd;
 	/* Exit watches a spawn left for the next entry go in now: from here
 	 * on the caller may wait outside the ring. */
-	pr_flush_for_poller(pr);
+	pr_submit_lazy(pr);
 	/* Completions may have come before the fd existed: the first poll
 	 * says "look", and pidring_wait(..., 0) finds out. */
 	if (write(fd, &one, sizeof(one)) < 0) {

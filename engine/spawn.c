@@ -524,11 +524,12 @@ int pidring_spawn(struct pidring *pr, const struct pidring_spawn *s, pidring_id 
 	 * of spawns, not one each, and nothing is late for it, since the
 	 * watch's completion runs only inside such an entry anyway (a child
 	 * already gone is reaped there at once). Readiness deadlines count
-	 * from their submit, and a poller waits outside the ring: those go in
-	 * now.
+	 * from their submit: those go in now.
 	 */
-	if (s->ready != PIDRING_READY_EXEC || pr->evfd >= 0)
+	if (s->ready != PIDRING_READY_EXEC)
 		pr_submit(pr);
+	else
+		pr_submit_lazy(pr);
 	/* READY_EXEC queued its READY here, outside any wait: a poller must
 	 * see the fd readable. */
 	pr_signal_leftovers(pr);
