@@ -28,6 +28,7 @@ static const char *site_name[PR_FS_NSITES] = {
 };
 
 enum kind { K_EXIT, K_SLEEP, K_BIND, K_NOTIFY, K_NEVER, K_BADPATH, K_N };
+#define PR_BURST 6
 
 struct rec {
 	pidring_id id;
@@ -70,7 +71,7 @@ static struct rec *find(struct rec *r, int n, pidring_id id)
 static unsigned long scenario(unsigned flags, int site, unsigned long nth)
 {
 	struct th_baseline b;
-	struct rec recs[K_N * 2];
+	struct rec recs[K_N * 2 + PR_BURST];
 	struct pidring_event ev[16];
 	struct pidring *pr = NULL;
 	struct pidring_opts o = { .flags = flags, .ring_entries = 8 };
@@ -94,6 +95,17 @@ static unsigned long scenario(unsigned flags, int site, unsigned long nth)
 		return calls;
 	}
 
+	/* A burst of READY_EXEC spawns, whose exit watches wait in the SQ for
+	 * the next entry into the ring: the 8-entry ring then needs a flush
+	 * to make room (what the SQE walk refuses). */
+	for (int i = 0; i < PR_BURST; i++) {
+		pidring_id id = 0;
+
+		r = spawn_kind(pr, K_EXIT, &id);
+		cr_assert(r == 0 || (r < 0 && r > -4096), "burst spawn: %d", r);
+		if (r == 0)
+			recs[n++] = (struct rec){ .id = id, .kind = K_EXIT };
+	}
 	for (int round = 0; round < 2; round++)
 		for (int k = 0; k < K_N; k++) {
 			pidring_id id = 0;
@@ -187,10 +199,8 @@ static void walk(unsigned flags, int site)
 
 /*
  * The SQE walk refuses the flush that makes room for a spawn's or a chain's
- * SQEs. READY_EXEC spawns leave their exit watches in the SQ for the next
- * entry into the ring, so the scenario's 8-entry ring needs such a flush now
- * and then (on the fallback chain, whose watches take more room; the log
- * says how many failures each walk made).
+ * SQEs: the scenario's burst of READY_EXEC spawns fills the 8-entry SQ with
+ * exit watches waiting for the next entry into the ring.
  */
 WALK(ALLOC)
 WALK(SQE)
