@@ -500,9 +500,16 @@ static void pr_on_watch(struct pidring *pr, struct pr_proc *p, uint32_t idx, int
 	p->armed &= ~PR_ARM(PR_OP_WATCH);
 	if (p->flags & PRF_WATCH_REAPS) {
 		/* A kill chain left the reap to this watch: the status now
-		 * (the tail follows), or another poll. */
+		 * (the tail follows), or another poll, unless a destroy that
+		 * gave up cancelled it (its procs get no second chance: the
+		 * tail runs, the child is left to the process). */
 		p->flags &= ~PRF_WATCH_REAPS;
-		pr_reap_or_repoll(pr, p, idx);
+		if (res == -ECANCELED && pr->destroying) {
+			pr_waitid_now(p);        /* its status, if it has one */
+			pr_tail_or_defer(pr, p, idx);
+		} else {
+			pr_reap_or_repoll(pr, p, idx);
+		}
 		return;
 	}
 	if (!live)
