@@ -276,7 +276,7 @@ Test(fault, clone3_in_use, .timeout = 60)
 	cr_expect_eq(clone3_calls(PIDRING_F_NO_CLONE3, NULL), 0, "with PIDRING_F_NO_CLONE3");
 	cg = th_cgroup_dir(why, sizeof why);
 	if (!cg) {
-		cr_log_warn("cgroup mode not checked: %s", why);
+		cr_log_info("cgroup mode not checked: %s", why);
 		return;
 	}
 	cr_expect_eq(clone3_calls(0, cg), want, "cgroup mode");
