@@ -226,7 +226,7 @@ int  pr_clone(struct pidring *pr, struct pr_proc *p, const struct pidring_spawn 
 /* reap.c */
 int  pr_arm_watch(struct pidring *pr, struct pr_proc *p, uint32_t idx);
 int  pr_kill_chain(struct pidring *pr, struct pr_proc *p, uint32_t idx, int reason);
-int  pr_stop_chain(struct pidring *pr, struct pr_proc *p, uint32_t idx, unsigned grace_ms);
+int  pr_stop_chain(struct pidring *pr, struct pr_proc *p, uint32_t idx);
 void pr_complete(struct pidring *pr, struct io_uring_cqe *cqe);
 int  pr_signal(struct pr_proc *p, int sig);
 void pr_emit_ready(struct pidring *pr, struct pr_proc *p, uint32_t idx);

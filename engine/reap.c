@@ -338,7 +338,9 @@ int pr_kill_chain(struct pidring *pr, struct pr_proc *p, uint32_t idx, int reaso
 	return 0;
 }
 
-int pr_stop_chain(struct pidring *pr, struct pr_proc *p, uint32_t idx, unsigned grace_ms)
+/* SIGTERM, then SIGKILL after the grace in p->grace (set by pidring_stop,
+ * kept for a chain the ring refused and pr_run_pending retries). */
+int pr_stop_chain(struct pidring *pr, struct pr_proc *p, uint32_t idx)
 {
 	struct io_uring_sqe *sqe;
 	int ret = pr_reserve(pr, pr_popcount(p->armed & PR_CANCELLABLE) + 2);
@@ -363,8 +365,6 @@ int pr_stop_chain(struct pidring *pr, struct pr_proc *p, uint32_t idx, unsigned 
 	else
 		io_uring_prep_poll_add(sqe, p->pidfd, POLLIN);
 	sqe->flags |= IOSQE_IO_LINK;
-	p->grace.tv_sec = grace_ms / 1000;
-	p->grace.tv_nsec = (long long)(grace_ms % 1000) * 1000000;
 	sqe = pr_psqe(pr, p, idx, PR_OP_LTIMEOUT);
 	io_uring_prep_link_timeout(sqe, &p->grace, 0);
 	/* Queued: a refused submit is retried by the next enter. */
@@ -477,8 +477,7 @@ void pr_run_pending(struct pidring *pr)
 			break;
 		case PR_PEND_STOP:
 			if ((p->state == PR_BINDING || p->state == PR_RUNNING) &&
-			    pr_stop_chain(pr, p, i, (unsigned)(p->grace.tv_sec * 1000 +
-							       p->grace.tv_nsec / 1000000)) < 0)
+			    pr_stop_chain(pr, p, i) < 0)
 				pr_defer(pr, p, PR_PEND_STOP);
 			break;
 		}
@@ -680,12 +679,11 @@ int pidring_stop(struct pidring *pr, pidring_id id, unsigned grace_ms)
 	case PR_RUNNING:
 		if (p->pend == PR_PEND_KILL)
 			return 0;       /* a cancel is on its way already */
+		p->grace.tv_sec = grace_ms / 1000;
+		p->grace.tv_nsec = (long long)(grace_ms % 1000) * 1000000;
 		/* As in pidring_cancel: the engine retries a refused chain. */
-		if (pr_stop_chain(pr, p, idx, grace_ms) < 0) {
-			p->grace.tv_sec = grace_ms / 1000;
-			p->grace.tv_nsec = (long long)(grace_ms % 1000) * 1000000;
+		if (pr_stop_chain(pr, p, idx) < 0)
 			pr_defer(pr, p, PR_PEND_STOP);
-		}
 		return 0;
 	default:
 		return 0;
