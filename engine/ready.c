@@ -492,10 +492,9 @@ void pr_ready_prep_unlink(struct pidring *pr, struct pr_proc *p, uint32_t idx,
 
 void pr_ready_unlink_now(struct pidring *pr, struct pr_proc *p)
 {
-	if (unlinkat(pr->inst_fd, pr_sock_base(p), 0) < 0) {
-		/* ENOENT: it never bound. Like the ring's UNLINKAT, the
-		 * result changes nothing: DONE follows either way. */
-	}
+	/* ENOENT: it never bound. Like the ring's UNLINKAT, the result
+	 * changes nothing: DONE follows either way. */
+	(void)unlinkat(pr->inst_fd, pr_sock_base(p), 0);
 }
 
 void pr_ready_release(struct pidring *pr, struct pr_proc *p, uint32_t idx)

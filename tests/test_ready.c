@@ -476,11 +476,9 @@ BOTH(bind_happy_path)
     sock_path(c.pr, id, path2, sizeof path2);
     cr_assert_str_eq(path2, path);
 
-    cr_assert_eq(pidring_cancel(c.pr, id), 0);
-    dn = expect_event(c.pr, PIDRING_EV_DONE, id);
+    dn = cancel_done(c.pr, id);
     cr_assert_eq(dn.pid, pid);
     cr_assert_eq(dn.user, &marker);
-    check_done(&dn, PIDRING_CANCELLED, CLD_KILLED, SIGKILL);
     cr_assert_eq(dn.spawn_ns, rd.spawn_ns);
     cr_assert_eq(dn.ready_ns, rd.ready_ns);
     expect_no_event_now(c.pr);
@@ -599,12 +597,8 @@ BOTH(poll_only_after_eventless_completions)
     poll_until_ready(c.pr, b);
 
     cr_assert_eq(unlink(junk), 0);
-    cr_assert_eq(pidring_cancel(c.pr, a), 0);
-    check_done((const struct pidring_event[]){ expect_event(c.pr, PIDRING_EV_DONE, a) },
-               PIDRING_CANCELLED, CLD_KILLED, SIGKILL);
-    cr_assert_eq(pidring_cancel(c.pr, b), 0);
-    check_done((const struct pidring_event[]){ expect_event(c.pr, PIDRING_EV_DONE, b) },
-               PIDRING_CANCELLED, CLD_KILLED, SIGKILL);
+    cancel_done(c.pr, a);
+    cancel_done(c.pr, b);
     expect_gone(path);
     ctx_close(&c);
 }
@@ -1110,9 +1104,7 @@ BOTH(extend_timeout)
             got_rd = true;
         }
     }
-    cr_assert_eq(pidring_cancel(c.pr, ext), 0);
-    ev = expect_event(c.pr, PIDRING_EV_DONE, ext);
-    check_done(&ev, PIDRING_CANCELLED, CLD_KILLED, SIGKILL);
+    ev = cancel_done(c.pr, ext);
     cr_assert_eq(ev.ready_ns, rd.ready_ns);
     expect_no_event_now(c.pr);
     ctx_close(&c);
@@ -1285,9 +1277,7 @@ BOTH(notify_foreign_datagrams)
     cr_assert_eq(pidring_status(c.pr, id, st, sizeof st), 0, "status '%s'", st);
     cr_assert_str_eq(st, "");
 
-    cr_assert_eq(pidring_cancel(c.pr, id2), 0);
-    ev = expect_event(c.pr, PIDRING_EV_DONE, id2);
-    check_done(&ev, PIDRING_CANCELLED, CLD_KILLED, SIGKILL);
+    ev = cancel_done(c.pr, id2);
     cr_assert_eq(ev.ready_ns, rd2.ready_ns);
 
     /* Every copy of sv[0] the engine received is closed: the peer sees HUP. */
@@ -1300,9 +1290,7 @@ BOTH(notify_foreign_datagrams)
     close(sv[1]);
     cr_assert_eq(th_fd_count(), before);
 
-    cr_assert_eq(pidring_cancel(c.pr, id), 0);
-    ev = expect_event(c.pr, PIDRING_EV_DONE, id);
-    check_done(&ev, PIDRING_CANCELLED, CLD_KILLED, SIGKILL);
+    ev = cancel_done(c.pr, id);
     cr_assert_eq(ev.ready_ns, rd1.ready_ns);
     expect_no_event_now(c.pr);
     ctx_close(&c);
@@ -1410,9 +1398,7 @@ BOTH(non_socket_at_path_is_eexist)
     /* The engine still works. */
     id = spawn_ok(c.pr, &o, ARGS("--bind-after-ms", "0"));
     expect_event(c.pr, PIDRING_EV_READY, id);
-    cr_assert_eq(pidring_cancel(c.pr, id), 0);
-    check_done((struct pidring_event[]){ expect_event(c.pr, PIDRING_EV_DONE, id) },
-               PIDRING_CANCELLED, CLD_KILLED, SIGKILL);
+    cancel_done(c.pr, id);
     ctx_close(&c);
 }
 
@@ -1891,9 +1877,7 @@ BOTH(failed_spawn_leaves_nothing)
     sock_path(c.pr, id, path, sizeof path);
     parse_sock_path(c.dir, path, inst, sizeof inst, &slot, &gen);
     expect_event(c.pr, PIDRING_EV_READY, id);
-    cr_assert_eq(pidring_cancel(c.pr, id), 0);
-    check_done((struct pidring_event[]){ expect_event(c.pr, PIDRING_EV_DONE, id) },
-               PIDRING_CANCELLED, CLD_KILLED, SIGKILL);
+    cancel_done(c.pr, id);
     /* Only the lock and the (lazily made) notify socket remain. */
     r = non_lock_entries(inst, list, sizeof list);
     cr_assert(r == 0 || (r == 1 && !strcmp(list, " notify")), "left in %s:%s", inst,
