@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The counters behind pr_fault(), in the test-only build. The two control
- * functions are exported there (and only there) for tests/test_fault.c.
+ * The counters behind pr_fault() and the submission trace, in the test-only
+ * build. Their control functions are exported there (and only there) for
+ * the tests in tests/fault/.
  */
 #include "internal.h"
 
@@ -27,6 +28,40 @@ PIDRING_API void pidring__fault_set(int site, unsigned long nth)
 PIDRING_API unsigned long pidring__fault_calls(int site)
 {
 	return site < 0 || site >= PR_FS_NSITES ? 0 : pr_fault_calls[site];
+}
+
+#define PR_TRACE_MAX 65536u
+static struct pidring__trace_rec pr_trace_buf[PR_TRACE_MAX];
+static unsigned pr_trace_len;
+
+/* The SQEs between the last one traced and the SQ's tail: those about to be
+ * submitted (every SQE is flushed by a submit, so none is skipped). */
+void pr_trace_sq(struct pidring *pr)
+{
+	struct io_uring_sq *sq = &pr->ring.sq;
+
+	for (; pr->trace_pos != sq->sqe_tail; pr->trace_pos++) {
+		const struct io_uring_sqe *sqe = &sq->sqes[pr->trace_pos & sq->ring_mask];
+
+		if (pr_trace_len == PR_TRACE_MAX)
+			continue;
+		pr_trace_buf[pr_trace_len++] = (struct pidring__trace_rec){
+			.user_data = sqe->user_data,
+			.addr = sqe->addr,
+			.opcode = sqe->opcode,
+			.flags = sqe->flags,
+		};
+	}
+}
+
+PIDRING_API unsigned pidring__trace_take(struct pidring__trace_rec *out, unsigned max)
+{
+	unsigned n = pr_trace_len < max ? pr_trace_len : max;
+
+	memcpy(out, pr_trace_buf, n * sizeof(*out));
+	memmove(pr_trace_buf, pr_trace_buf + n, (pr_trace_len - n) * sizeof(*out));
+	pr_trace_len -= n;
+	return n;
 }
 #else
 /* ISO C wants a translation unit to declare something. */

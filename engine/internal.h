@@ -18,7 +18,9 @@
 #define PR_DEFAULT_MAX_PROCS   4096u
 #define PR_MAX_PROCS_LIMIT     (1u << 24)    /* slot index is 24 bits in user_data */
 #define PR_DEFAULT_READY_MS    30000u
-#define PR_CHAIN_MAX           8u            /* longest batch of linked SQEs */
+#define PR_CHAIN_MAX           10u           /* longest batch of linked SQEs */
+#define PR_RING_MIN            16u           /* the ring holds a whole chain */
+#define PR_MIN_ENTRIES         8u            /* smallest ring_entries accepted */
 #define PR_STACK_SIZE          (64u * 1024u) /* clone child stack */
 #define PR_MAX_READY_MS       (24u * 3600u * 1000u)  /* a day */
 
@@ -27,9 +29,9 @@ enum pr_state {
 	PR_FREE = 0,
 	PR_BINDING,     /* spawned, readiness pending; exit watched */
 	PR_RUNNING,     /* ready (or READY_EXEC); exit watched */
-	PR_STOPPING,    /* SIGTERM sent; WAITID + LINK_TIMEOUT(grace) armed */
-	PR_KILLING,     /* kill chain submitted */
-	PR_REAPING,     /* status known; UNLINKAT/CLOSE submitted */
+	PR_STOPPING,    /* SIGTERM sent; POLL_ADD + LINK_TIMEOUT(grace) armed */
+	PR_KILLING,     /* SIGKILL sent; the reap chain submitted (or pending) */
+	PR_REAPING,     /* status known; the tail (UNLINKAT, CLOSE) under way */
 	PR_NSTATES
 };
 
@@ -41,9 +43,9 @@ enum pr_state {
 enum pr_op {
 	PR_OP_NONE = 0,
 	PR_OP_WATCH,      /* exit watch: POLL_ADD on the pidfd */
-	PR_OP_CANCEL,     /* ASYNC_CANCEL step of a chain */
-	PR_OP_REAP,       /* chain WAITID (or POLL_ADD in the fallback) */
-	PR_OP_STOPWAIT,   /* stop's WAITID (or POLL_ADD), linked to a timeout */
+	PR_OP_CANCEL,     /* ASYNC_CANCEL (or TIMEOUT_REMOVE) step of a chain */
+	PR_OP_REAP,       /* the chain's WAITID */
+	PR_OP_STOPWAIT,   /* stop's POLL_ADD on the pidfd, linked to a timeout */
 	PR_OP_LTIMEOUT,   /* LINK_TIMEOUT on PR_OP_STOPWAIT */
 	PR_OP_UNLINK,     /* UNLINKAT of the bind socket */
 	PR_OP_CLOSE,      /* CLOSE of the pidfd: the last step */
@@ -59,6 +61,7 @@ enum pr_op {
 	PR_OP_CGWATCH,    /* POLL_ADD(POLLPRI) on cgroup.events */
 	PR_OP_ORPHAN,     /* engine: WAITID(P_ALL, WNOWAIT) peek (subreaper) */
 	PR_OP_ORETRY,     /* engine: TIMEOUT before the next peek */
+	PR_OP_POLL,       /* the chain's POLL_ADD on the pidfd, before its WAITID */
 	PR_NOPS
 };
 
@@ -73,7 +76,14 @@ static inline uint32_t pr_ud_slot(uint64_t ud) { return (uint32_t)(ud >> 32) & 0
 static inline uint32_t pr_ud_gen(uint64_t ud) { return (uint32_t)ud; }
 
 /* pr_proc.pend */
-enum { PR_PEND_NONE, PR_PEND_TAIL, PR_PEND_KILL, PR_PEND_REAP, PR_PEND_CG, PR_PEND_STOP };
+enum {
+	PR_PEND_NONE,
+	PR_PEND_TAIL,    /* status in hand: the tail (pr_tail) */
+	PR_PEND_KILL,    /* SIGKILL sent: the reap chain (pr_put_kill) */
+	PR_PEND_REAP,    /* fallback: poll the pidfd again */
+	PR_PEND_CG,      /* the cgroup still holds processes (pr_tree_linger) */
+	PR_PEND_STOP,    /* the stop's batch (pr_stop_chain) */
+};
 
 /* pr_proc.armed: the proc's operations that a chain must cancel. */
 #define PR_ARM(op) (1u << (op))
@@ -90,8 +100,8 @@ enum { PR_PEND_NONE, PR_PEND_TAIL, PR_PEND_KILL, PR_PEND_REAP, PR_PEND_CG, PR_PE
 #define PRF_CGROUP       (1u << 8)  /* has a cgroup not yet removed */
 #define PRF_REPROBED     (1u << 9)  /* a refused connect was asked again at once */
 #define PRF_PROBE_NB     (1u << 10) /* probe_fd is O_NONBLOCK (inline connects) */
-#define PRF_TAIL_INLINE  (1u << 11) /* the chain's WAITID completion runs the tail */
-#define PRF_WATCH_REAPS  (1u << 12) /* killed; the exit watch's completion reaps */
+#define PRF_CHAIN_WAITID (1u << 11) /* the chain's POLL is followed by its WAITID */
+#define PRF_RING_TAIL    (1u << 12) /* the tail goes on the ring, not inline */
 
 struct pr_proc {
 	uint32_t gen;
@@ -141,6 +151,9 @@ struct pidring {
 	pid_t    owner_pid;         /* getpid() at pidring_new */
 	unsigned sq_entries;
 	int      evfd;              /* pidring_fd()'s eventfd, or -1 until asked */
+#ifdef PR_FAULT_INJECTION
+	unsigned trace_pos;         /* next SQ index to trace (engine/fault.c) */
+#endif
 
 	/* completions copied out of the CQ, handled in order */
 	struct io_uring_cqe *cqb;

@@ -9,23 +9,31 @@
  * made each exit cost O(n) (spawning at 10,000 live procs ran at 0.45x of
  * the rate at 10). The pidfd's queue is the pid's own.
  *
- * A chain is one batch of SQEs, each hardlinked to the next, so that a failed
- * step (the host already reaped the child, the socket was never bound) never
- * skips the steps after it:
+ * The reap chain (DESIGN.md) is one batch of SQEs, each hardlinked to the
+ * next so that a failed step (the host already reaped the child, the socket
+ * was never bound) never skips the steps after it, built by pr_put_chain:
  *
- *   ASYNC_CANCEL (each armed op) -> WAITID | POLL_ADD
- *       [-> UNLINKAT -> UNLINKAT(AT_REMOVEDIR) of the cgroup -> CLOSE]
+ *   ASYNC_CANCEL | TIMEOUT_REMOVE (each armed op, the exit watch included)
+ *     [-> WRITE "1" to cgroup.kill -> CLOSE of it]       cgroup mode
+ *     -> POLL_ADD(pidfd, POLLIN)                         the child is dead
+ *     -> WAITID(P_PIDFD, WEXITED)                        its status
+ *     [-> UNLINKAT(socket)] [-> UNLINKAT(cgroup, AT_REMOVEDIR)] -> CLOSE(pidfd)
  *
- * The bracketed tail is on the ring only for a proc with a cgroup (whose
- * removal is watched there). Every other proc's tail, the socket's unlinkat
- * and the pidfd's close, runs inline once the status is in: from the
- * WAITID's completion whatever its result (PRF_TAIL_INLINE), or from the
- * fallback's waitid. The kill goes right before the batch:
- * pidfd_send_signal(SIGKILL) to the group, and in cgroup mode a WRITE to
- * cgroup.kill in a batch of its own. A stop sends SIGTERM and peeks at the
- * leader's exit (WAITID with WNOWAIT, linked to a timeout of the grace); the
- * kill chain follows either way. A natural exit runs the tail without the
- * kill.
+ * pidring_cancel, a stop whose grace ran out (or whose leader exited), a
+ * missed ready deadline and pidring_destroy all end in it (pr_kill_chain),
+ * and it is submitted before the call that started it returns. The POLL
+ * comes before the WAITID so that the WAITID is issued only on a dead child
+ * and completes at once, never waiting on the shared child-exit queue: a
+ * storm of n cancels stays linear in n. Without a ring WAITID (kernels
+ * before 6.7, PIDRING_F_NO_WAITID) the chain stops at the POLL, whose
+ * completion runs waitid(WNOHANG) and puts the rest of the chain, the tail,
+ * on the ring.
+ *
+ * A natural exit is found by the exit watch's completion, on the engine's
+ * thread, with the status already in hand from its waitid: nothing is left
+ * to kill or wait for, so a proc without a cgroup runs the same tail inline
+ * (unlinkat and close: a few microseconds, where the ring's UNLINKAT goes
+ * through an io-wq worker). pr_tail is the one function for both.
  *
  * The slot is freed, and DONE emitted, only when the pidfd is closed, no
  * other SQE of the proc is in flight (pr_proc.inflight) and its cgroup is
@@ -162,15 +170,10 @@ static struct io_uring_sqe *pr_put_mcancels(struct pidring *pr, struct pr_proc *
 			io_uring_prep_cancel64(sqe, pr_ud((enum pr_op)op, idx, p->gen), 0);
 		sqe->flags |= IOSQE_IO_HARDLINK;
 		/* Being cancelled is no longer armed: no later chain cancels it
-		 * again, nor counts on it (an exit watch that would reap). */
+		 * again, nor counts on it. */
 		p->armed &= ~PR_ARM(op);
 	}
 	return sqe;
-}
-
-static void pr_put_cancels(struct pidring *pr, struct pr_proc *p, uint32_t idx)
-{
-	pr_put_mcancels(pr, p, idx, PR_CANCELLABLE);
 }
 
 /* Cancel some armed ops outside a chain: the deadline once readiness is
@@ -217,153 +220,179 @@ void pr_emit_ready(struct pidring *pr, struct pr_proc *p, uint32_t idx)
 	ev->ready_ns = p->ready_ns;
 }
 
-/* The tail of every chain: [UNLINKAT] -> CLOSE. */
-static void pr_put_tail(struct pidring *pr, struct pr_proc *p, uint32_t idx)
-{
-	struct io_uring_sqe *sqe;
+/* ---- the reap chain ---- */
 
-	if (p->flags & PRF_SOCK) {
-		sqe = pr_psqe(pr, p, idx, PR_OP_UNLINK);
-		pr_ready_prep_unlink(pr, p, idx, sqe);
-		sqe->flags |= IOSQE_IO_HARDLINK;
-	}
-	pr_tree_put_rmdir(pr, p, idx);
-	sqe = pr_psqe(pr, p, idx, PR_OP_CLOSE);
-	io_uring_prep_close(sqe, p->pidfd);
-}
+/* The steps of a chain, in their order on the ring. */
+#define PR_CH_CANCEL  (1u << 0)   /* ASYNC_CANCEL / TIMEOUT_REMOVE, each armed op */
+#define PR_CH_CGKILL  (1u << 1)   /* WRITE "1" to cgroup.kill -> CLOSE of it */
+#define PR_CH_POLL    (1u << 2)   /* POLL_ADD(pidfd, POLLIN) */
+#define PR_CH_WAITID  (1u << 3)   /* WAITID(P_PIDFD, WEXITED) */
+#define PR_CH_TAIL    (1u << 4)   /* [UNLINKAT socket] [UNLINKAT cgroup] CLOSE */
 
-static unsigned pr_tail_len(const struct pr_proc *p)
+static unsigned pr_chain_len(const struct pr_proc *p, unsigned steps)
 {
-	return 1 + ((p->flags & PRF_SOCK) ? 1 : 0) + pr_tree_tail_len(p);
+	unsigned n = 0;
+
+	if (steps & PR_CH_CANCEL)
+		n += pr_popcount(p->armed & PR_CANCELLABLE);
+	if (steps & PR_CH_CGKILL)
+		n += 2;
+	if (steps & PR_CH_POLL)
+		n++;
+	if (steps & PR_CH_WAITID)
+		n++;
+	if (steps & PR_CH_TAIL)
+		n += 1 + ((p->flags & PRF_SOCK) ? 1 : 0) + pr_tree_tail_len(p);
+	return n;
 }
 
 /*
- * The tail without the ring, for a reaped proc without a cgroup: unlink its
- * socket and close its pidfd here. On the ring, UNLINKAT always goes to an
- * io-wq worker and CLOSE costs a submit and a wake-up; inline, the two
- * system calls take a few microseconds (the bench: a ring CLOSE was some 4%
- * of a whole spawn-to-DONE cycle, a ring UNLINKAT some 20 us of a cancel).
+ * Put the chain's steps on the SQ, each hardlinked to the next and the last
+ * to nothing (room for pr_chain_len of them is reserved by the caller;
+ * cg_fd is the open cgroup.kill for PR_CH_CGKILL). The one builder of every
+ * reap: a kill's whole chain, the fallback's poll and its tail, the tail of
+ * a natural exit that needs the ring.
  */
-static void pr_tail_inline(struct pidring *pr, struct pr_proc *p)
+static void pr_put_chain(struct pidring *pr, struct pr_proc *p, uint32_t idx,
+			 unsigned steps, int cg_fd)
 {
-	if (p->flags & PRF_SOCK)
-		pr_ready_unlink_now(pr, p);
-	close(p->pidfd);
-	p->pidfd = -1;
-	p->flags |= PRF_CLOSED;
+	struct io_uring_sqe *sqe = NULL;
+
+	if (steps & PR_CH_CANCEL)
+		sqe = pr_put_mcancels(pr, p, idx, PR_CANCELLABLE);
+	if (steps & PR_CH_CGKILL)
+		sqe = pr_tree_put_kill(pr, p, idx, cg_fd);
+	if (steps & PR_CH_POLL) {
+		sqe = pr_psqe(pr, p, idx, PR_OP_POLL);
+		io_uring_prep_poll_add(sqe, p->pidfd, POLLIN);
+		sqe->flags |= IOSQE_IO_HARDLINK;
+	}
+	if (steps & PR_CH_WAITID) {
+		sqe = pr_psqe(pr, p, idx, PR_OP_REAP);
+		memset(&p->reap_si, 0, sizeof(p->reap_si));
+		pr_prep_waitid(sqe, (idtype_t)P_PIDFD, (id_t)p->pidfd, &p->reap_si,
+			       WEXITED);
+		sqe->flags |= IOSQE_IO_HARDLINK;
+		p->flags |= PRF_CHAIN_WAITID;
+	}
+	if (steps & PR_CH_TAIL) {
+		if (p->flags & PRF_SOCK) {
+			sqe = pr_psqe(pr, p, idx, PR_OP_UNLINK);
+			pr_ready_prep_unlink(pr, p, idx, sqe);
+			sqe->flags |= IOSQE_IO_HARDLINK;
+		}
+		pr_tree_put_rmdir(pr, p, idx);
+		sqe = pr_psqe(pr, p, idx, PR_OP_CLOSE);
+		io_uring_prep_close(sqe, p->pidfd);
+	}
+	if (sqe)
+		sqe->flags &= ~IOSQE_IO_HARDLINK;
 }
 
-/* Status known: cancel what is left, unlink, close. */
-static int pr_reap_tail(struct pidring *pr, struct pr_proc *p, uint32_t idx)
+/*
+ * The reap chain of a killed proc (SIGKILL already sent): the whole chain
+ * with a ring WAITID, up to the POLL without. Submitted here: once this
+ * returns 0 the kernel holds the chain, and it completes whatever the caller
+ * does next (rule 3). A submit the kernel refuses leaves the chain in the SQ,
+ * whole, for the next entry into the ring.
+ */
+static int pr_put_kill(struct pidring *pr, struct pr_proc *p, uint32_t idx)
 {
-	int ret;
+	unsigned steps = PR_CH_CANCEL | PR_CH_POLL;
+	int cg_fd = -1, ret;
 
-	/* Ops still armed besides the exit watch (a deadline, a probe) never
-	 * use the pidfd: the tail need not wait for their cancels. */
-	if (!(p->flags & PRF_CGROUP) && !(p->armed & PR_ARM(PR_OP_WATCH))) {
-		ret = pr_cancel_ops(pr, p, idx, PR_CANCELLABLE);
-		if (ret)
-			return ret;
-		p->state = PR_REAPING;
-		pr_tail_inline(pr, p);
-		return 0;
-	}
-	ret = pr_reserve(pr, pr_popcount(p->armed & PR_CANCELLABLE) + pr_tail_len(p));
+	if (p->flags & PRF_CGROUP)
+		steps |= PR_CH_CGKILL;
+	if (pr->has_waitid)
+		steps |= PR_CH_WAITID | PR_CH_TAIL;
+	ret = pr_reserve(pr, pr_chain_len(p, steps));
 	if (ret)
 		return ret;
-	p->state = PR_REAPING;
-	pr_put_cancels(pr, p, idx);
-	pr_put_tail(pr, p, idx);
-	/* Queued: a refused submit is retried by the next enter. */
+	if (steps & PR_CH_CGKILL) {
+		cg_fd = pr_tree_kill_open(pr, p, idx);
+		if (cg_fd < 0)
+			steps &= ~PR_CH_CGKILL;
+	}
+	pr_put_chain(pr, p, idx, steps, cg_fd);
 	pr_submit(pr);
 	return 0;
 }
 
 int pr_kill_chain(struct pidring *pr, struct pr_proc *p, uint32_t idx, int reason)
 {
-	struct io_uring_sqe *sqe;
-	/* An exit watch still armed (the pidfd poll) reaps the killed child
-	 * itself: the chain cancels only the rest. */
-	bool watch = p->armed & PR_ARM(PR_OP_WATCH);
-	unsigned mask = PR_CANCELLABLE & ~(watch ? PR_ARM(PR_OP_WATCH) : 0u);
-	unsigned n = pr_popcount(p->armed & mask) + (watch ? 0 : 1);
-	int ret;
-
-	/* With WAITID, a cgroup's tail is linked into the chain; any other
-	 * tail runs inline when the WAITID completes (pr_on_reap). */
-	if (!watch && pr->has_waitid && (p->flags & PRF_CGROUP))
-		n += pr_tail_len(p);
-	/* In cgroup mode the WRITE to cgroup.kill is a batch of its own, put
-	 * in first (a failure there leaves the group signal to do the work). */
-	pr_tree_kill(pr, p, idx);
-	ret = pr_reserve(pr, n);
-	if (ret)
-		return ret;
-
 	if (!p->reason)
 		p->reason = (uint8_t)reason;
 	p->state = PR_KILLING;
-	/* io_uring has no signal opcode: the kill is issued right before the
-	 * batch. ESRCH (a host thread reaped our child) is fine: the chain's
-	 * WAITID reports -ECHILD and the status stays unknown. */
+	/*
+	 * io_uring has no signal opcode: SIGKILL goes out by
+	 * pidfd_send_signal, to the group where the proc leads one, right
+	 * before the chain is built and submitted — and before the room for it
+	 * is made, so that a chain the ring cannot take now (deferred to
+	 * pr_run_pending) never delays the kill. ESRCH (a host thread reaped
+	 * our child) is fine: the POLL fires at once, the WAITID reports
+	 * -ECHILD and the status stays unknown.
+	 */
 	pr_signal(p, SIGKILL);
+	return pr_put_kill(pr, p, idx);
+}
 
-	if (watch) {
-		/* Only cancels to queue (room reserved above): the kill is
-		 * out, the watch reaps, the next entry takes them. */
-		pr_cancel_ops(pr, p, idx, mask);
-		p->flags |= PRF_WATCH_REAPS;
-		pr_submit_lazy(pr);
+/*
+ * The status is in hand (p->state is PR_REAPING): unlink the socket,
+ * remove the cgroup, close the pidfd. On the ring, as the chain's tail, when
+ * the proc has a cgroup (its removal may have to be waited for), after a
+ * kill in the fallback (PRF_RING_TAIL: the rest of the chain), or while an
+ * exit watch is still armed on the pidfd; inline otherwise, where only the
+ * ops that never use the pidfd (a deadline, a probe) are left to cancel.
+ */
+static int pr_tail(struct pidring *pr, struct pr_proc *p, uint32_t idx)
+{
+	int ret;
+
+	if (!(p->flags & (PRF_CGROUP | PRF_RING_TAIL)) &&
+	    !(p->armed & PR_ARM(PR_OP_WATCH))) {
+		ret = pr_cancel_ops(pr, p, idx, PR_CANCELLABLE);
+		if (ret)
+			return ret;
+		if (p->flags & PRF_SOCK)
+			pr_ready_unlink_now(pr, p);
+		close(p->pidfd);
+		p->pidfd = -1;
+		p->flags |= PRF_CLOSED;
 		return 0;
 	}
-	pr_put_cancels(pr, p, idx);
-	sqe = pr_psqe(pr, p, idx, PR_OP_REAP);
-	if (pr->has_waitid) {
-		pr_prep_waitid(sqe, (idtype_t)P_PIDFD, (id_t)p->pidfd, &p->reap_si,
-			       WEXITED);
-		if (p->flags & PRF_CGROUP) {
-			sqe->flags |= IOSQE_IO_HARDLINK;
-			pr_put_tail(pr, p, idx);
-		} else {
-			p->flags |= PRF_TAIL_INLINE;
-		}
-	} else {
-		/* The fallback's waitid runs in our completion handler, so the
-		 * tail cannot be linked: a CLOSE that ran first would leave
-		 * waitid(P_PIDFD) nothing to wait on. */
-		io_uring_prep_poll_add(sqe, p->pidfd, POLLIN);
-	}
-	/* Queued: a refused submit is retried by the next enter. */
+	ret = pr_reserve(pr, pr_chain_len(p, PR_CH_CANCEL | PR_CH_TAIL));
+	if (ret)
+		return ret;
+	pr_put_chain(pr, p, idx, PR_CH_CANCEL | PR_CH_TAIL, -1);
 	pr_submit(pr);
 	return 0;
 }
 
-/* SIGTERM, then SIGKILL after the grace in p->grace (set by pidring_stop,
- * kept for a chain the ring refused and pr_run_pending retries). */
+/*
+ * SIGTERM, then SIGKILL after the grace in p->grace (set by pidring_stop,
+ * kept for a batch the ring refused and pr_run_pending retries):
+ * ASYNC_CANCEL (each armed op) -> POLL_ADD(pidfd) linked to a LINK_TIMEOUT
+ * of the grace. The POLL only tells that the leader exited: unreaped, it
+ * pins the process group, which gets SIGKILL from the kill chain that
+ * follows either way, so that no descendant that ignored SIGTERM outlives
+ * the stop. A POLL, not a WAITID(WNOWAIT): a WAITID pending through the
+ * grace would wait on the shared child-exit queue. SIGTERM goes out only
+ * after the batch is in, once the exit watch (which would reap) is cancelled.
+ */
 int pr_stop_chain(struct pidring *pr, struct pr_proc *p, uint32_t idx)
 {
-	struct io_uring_sqe *sqe;
-	int ret = pr_reserve(pr, pr_popcount(p->armed & PR_CANCELLABLE) + 2);
+	struct io_uring_sqe *sqe, *last;
+	int ret = pr_reserve(pr, pr_chain_len(p, PR_CH_CANCEL) + 2);
 
 	if (ret)
 		return ret;
 	p->reason = PIDRING_STOPPED;
 	p->state = PR_STOPPING;
-
-	/*
-	 * The leader's exit is only peeked at (WNOWAIT): unreaped, it pins the
-	 * process group, which gets SIGKILL once the leader is gone or the
-	 * grace has run out, so that no descendant that ignored SIGTERM
-	 * outlives the stop. For the same reason SIGTERM goes out only after
-	 * the batch is in, once the exit watch (which would reap) is cancelled.
-	 */
-	pr_put_cancels(pr, p, idx);
+	last = pr_put_mcancels(pr, p, idx, PR_CANCELLABLE);
+	if (last)
+		last->flags &= ~IOSQE_IO_HARDLINK;
 	sqe = pr_psqe(pr, p, idx, PR_OP_STOPWAIT);
-	if (pr->has_waitid)
-		pr_prep_waitid(sqe, (idtype_t)P_PIDFD, (id_t)p->pidfd, &p->reap_si,
-			       WEXITED | WNOWAIT);
-	else
-		io_uring_prep_poll_add(sqe, p->pidfd, POLLIN);
+	io_uring_prep_poll_add(sqe, p->pidfd, POLLIN);
 	sqe->flags |= IOSQE_IO_LINK;
 	sqe = pr_psqe(pr, p, idx, PR_OP_LTIMEOUT);
 	io_uring_prep_link_timeout(sqe, &p->grace, 0);
@@ -410,19 +439,22 @@ static void pr_defer(struct pidring *pr, struct pr_proc *p, uint8_t what)
 	p->pend = what;
 }
 
-static void pr_tail_or_defer(struct pidring *pr, struct pr_proc *p, uint32_t idx)
+/* The status is in hand, from the exit watch, the fallback's waitid or a
+ * give-up: nothing is left to kill; run the tail (ring: after a kill). */
+static void pr_reaped(struct pidring *pr, struct pr_proc *p, uint32_t idx, bool ring)
 {
-	if (pr_reap_tail(pr, p, idx) < 0)
+	p->state = PR_REAPING;
+	if (ring)
+		p->flags |= PRF_RING_TAIL;
+	if (pr_tail(pr, p, idx) < 0)
 		pr_defer(pr, p, PR_PEND_TAIL);
 }
 
 void pr_kill_or_defer(struct pidring *pr, struct pr_proc *p, uint32_t idx, int reason)
 {
-	if (pr_kill_chain(pr, p, idx, reason) < 0) {
-		if (!p->reason)
-			p->reason = (uint8_t)reason;
+	/* The signal is out whatever the ring says: only the SQEs wait. */
+	if (pr_kill_chain(pr, p, idx, reason) < 0)
 		pr_defer(pr, p, PR_PEND_KILL);
-	}
 }
 
 void pr_defer_cg(struct pidring *pr, struct pr_proc *p)
@@ -430,21 +462,24 @@ void pr_defer_cg(struct pidring *pr, struct pr_proc *p)
 	pr_defer(pr, p, PR_PEND_CG);
 }
 
-/* Collect the status now, or poll the pidfd again. */
-static void pr_reap_or_repoll(struct pidring *pr, struct pr_proc *p, uint32_t idx)
+/*
+ * The fallback's chain stopped at its POLL, which completed: the child is
+ * dead (SIGKILL went first), so collect its status and put the rest of the
+ * chain on the ring, or poll the pidfd again if the exit is not reapable
+ * yet. A destroy that gave up cancelled the poll (-ECANCELED): its procs get
+ * no second chance, the tail runs and the child is left to the process.
+ */
+static void pr_reap_or_repoll(struct pidring *pr, struct pr_proc *p, uint32_t idx, int res)
 {
-	struct io_uring_sqe *sqe;
-
-	if (pr_waitid_now(p)) {
-		pr_tail_or_defer(pr, p, idx);
+	if (pr_waitid_now(p) || (res == -ECANCELED && pr->destroying)) {
+		pr_reaped(pr, p, idx, true);
 		return;
 	}
 	if (pr_reserve(pr, 1) < 0) {
 		pr_defer(pr, p, PR_PEND_REAP);
 		return;
 	}
-	sqe = pr_psqe(pr, p, idx, PR_OP_REAP);
-	io_uring_prep_poll_add(sqe, p->pidfd, POLLIN);
+	pr_put_chain(pr, p, idx, PR_CH_POLL, -1);
 	pr_submit(pr);
 }
 
@@ -462,15 +497,15 @@ void pr_run_pending(struct pidring *pr)
 		pr->npending--;
 		switch (what) {
 		case PR_PEND_TAIL:
-			if (p->state != PR_REAPING)
-				pr_tail_or_defer(pr, p, i);
+			if (pr_tail(pr, p, i) < 0)
+				pr_defer(pr, p, PR_PEND_TAIL);
 			break;
 		case PR_PEND_KILL:
-			if (p->state != PR_KILLING && p->state != PR_REAPING)
-				pr_kill_or_defer(pr, p, i, p->reason);
+			if (pr_put_kill(pr, p, i) < 0)
+				pr_defer(pr, p, PR_PEND_KILL);
 			break;
 		case PR_PEND_REAP:
-			pr_reap_or_repoll(pr, p, i);
+			pr_reap_or_repoll(pr, p, i, 0);
 			break;
 		case PR_PEND_CG:
 			pr_tree_linger(pr, p, i);
@@ -485,80 +520,52 @@ void pr_run_pending(struct pidring *pr)
 	}
 }
 
-/* The proc's exit is known outside of any chain: run the tail. */
-static void pr_exited(struct pidring *pr, struct pr_proc *p, uint32_t idx)
-{
-	p->reason = (p->flags & PRF_READY) ? PIDRING_EXITED : PIDRING_EXITED_EARLY;
-	pr_tail_or_defer(pr, p, idx);
-}
-
+/* The exit watch fired: a natural exit, unless a chain has the proc. */
 static void pr_on_watch(struct pidring *pr, struct pr_proc *p, uint32_t idx, int res)
 {
-	bool live = p->state == PR_BINDING || p->state == PR_RUNNING;
-
 	p->armed &= ~PR_ARM(PR_OP_WATCH);
-	if (p->flags & PRF_WATCH_REAPS) {
-		/* A kill chain left the reap to this watch: the status now
-		 * (the tail follows), or another poll, unless a destroy that
-		 * gave up cancelled it (its procs get no second chance: the
-		 * tail runs, the child is left to the process). */
-		p->flags &= ~PRF_WATCH_REAPS;
-		if (res == -ECANCELED && pr->destroying) {
-			pr_waitid_now(p);        /* its status, if it has one */
-			pr_tail_or_defer(pr, p, idx);
-		} else {
-			pr_reap_or_repoll(pr, p, idx);
-		}
-		return;
-	}
-	if (!live)
-		return;          /* the chain's own reap takes it from here */
+	if (p->state != PR_BINDING && p->state != PR_RUNNING)
+		return;          /* the chain's own POLL and WAITID reap */
 	if (res < 0 && res != -ECANCELED) {
 		pr_kill_or_defer(pr, p, idx, PIDRING_CANCELLED);
 		return;
 	}
-	if (pr_waitid_now(p))
-		pr_exited(pr, p, idx);
-	else if (pr_arm_watch(pr, p, idx) == 0)
+	if (pr_waitid_now(p)) {
+		p->reason = (p->flags & PRF_READY) ? PIDRING_EXITED : PIDRING_EXITED_EARLY;
+		pr_reaped(pr, p, idx, false);
+	} else if (pr_arm_watch(pr, p, idx) == 0) {
 		pr_submit(pr);
-	else
+	} else {
 		pr_kill_or_defer(pr, p, idx, PIDRING_CANCELLED);
+	}
 }
 
-static void pr_on_reap(struct pidring *pr, struct pr_proc *p, uint32_t idx, int res)
+/* The chain's POLL: with its WAITID linked behind it, nothing to do. */
+static void pr_on_poll(struct pidring *pr, struct pr_proc *p, uint32_t idx, int res)
 {
-	if (pr->has_waitid) {
-		if (res == 0)
-			pr_take_status(p, &p->reap_si);
-		p->state = PR_REAPING;
-		/* Whatever the WAITID said (a hard link would not skip the
-		 * tail either): unlink and close now. */
-		if (p->flags & PRF_TAIL_INLINE) {
-			p->flags &= ~PRF_TAIL_INLINE;
-			pr_tail_inline(pr, p);
-		}
-		return;
-	}
-	/* Fallback: the pidfd is readable (or the poll failed); the child is
-	 * dead or dying since the chain sent SIGKILL first. */
-	(void)res;
-	pr_reap_or_repoll(pr, p, idx);
+	if (!(p->flags & PRF_CHAIN_WAITID))
+		pr_reap_or_repoll(pr, p, idx, res);
+}
+
+/* The chain's WAITID: keep the status (a cancel that raced with it still
+ * gets it in the CQE); -ECHILD, a host thread reaped our child: unknown.
+ * The tail is linked behind it, hardlinked: it runs whatever the result. */
+static void pr_on_reap(struct pr_proc *p, int res)
+{
+	if (res == 0 && p->reap_si.si_pid)
+		pr_take_status(p, &p->reap_si);
+	p->state = PR_REAPING;
 }
 
 /*
- * The stop's wait ended: the leader exited (peeked, still unreaped) or the
- * grace ran out (-ECANCELED). Either way the kill chain follows: SIGKILL to
- * what is left of the group, then the reap. Only a leader that some other
- * thread already reaped (-ECHILD) leaves nothing to kill safely.
+ * The stop's POLL ended: the leader exited (unreaped) or the grace ran out
+ * (-ECANCELED). Either way the kill chain follows: SIGKILL to what is left
+ * of the group, then the reap.
  */
 static void pr_on_stopwait(struct pidring *pr, struct pr_proc *p, uint32_t idx, int res)
 {
-	if (res == 0 && pr->has_waitid)
-		pr_take_status(p, &p->reap_si);
-	if (res == -ECHILD)
-		pr_tail_or_defer(pr, p, idx);
-	else
-		pr_kill_or_defer(pr, p, idx, PIDRING_STOPPED);
+	(void)res;
+	pr_kill_or_defer(pr, p, idx, PIDRING_STOPPED);
 }
 
 /* One completion that names a proc. */
@@ -591,8 +598,11 @@ void pr_complete(struct pidring *pr, struct io_uring_cqe *cqe)
 	case PR_OP_WATCH:
 		pr_on_watch(pr, p, idx, cqe->res);
 		break;
+	case PR_OP_POLL:
+		pr_on_poll(pr, p, idx, cqe->res);
+		break;
 	case PR_OP_REAP:
-		pr_on_reap(pr, p, idx, cqe->res);
+		pr_on_reap(p, cqe->res);
 		break;
 	case PR_OP_STOPWAIT:
 		pr_on_stopwait(pr, p, idx, cqe->res);
@@ -638,8 +648,9 @@ static void pr_maybe_done(struct pidring *pr, struct pr_proc *p, uint32_t idx)
 
 /*
  * What cancel does in each state: s6's habit of making every (state, event)
- * pair visible. STOPPING escalates to SIGKILL at once (the stop's WAITID then
- * completes with the status) but keeps the STOPPED reason.
+ * pair visible. STOPPING escalates to SIGKILL at once (the stop's POLL then
+ * completes and the kill chain follows) but keeps the STOPPED reason.
+ * KILLING and REAPING: a chain has the proc; nothing is submitted (rule 3).
  */
 int pidring_cancel(struct pidring *pr, pidring_id id)
 {
@@ -677,8 +688,6 @@ int pidring_stop(struct pidring *pr, pidring_id id, unsigned grace_ms)
 	switch (p->state) {
 	case PR_BINDING:
 	case PR_RUNNING:
-		if (p->pend == PR_PEND_KILL)
-			return 0;       /* a cancel is on its way already */
 		p->grace.tv_sec = grace_ms / 1000;
 		p->grace.tv_nsec = (long long)(grace_ms % 1000) * 1000000;
 		/* As in pidring_cancel: the engine retries a refused chain. */

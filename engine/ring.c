@@ -122,7 +122,10 @@ int pr_process_cqes(struct pidring *pr)
 int pr_submit(struct pidring *pr)
 {
 	for (int stalls = 0;;) {
-		int r = pr_fault(PR_FS_SUBMIT) ? -ENOMEM : io_uring_submit(&pr->ring);
+		int r;
+
+		pr_trace_sq(pr);
+		r = pr_fault(PR_FS_SUBMIT) ? -ENOMEM : io_uring_submit(&pr->ring);
 
 		if (r == -EINTR)
 			continue;
@@ -186,6 +189,7 @@ void pr_drive(struct pidring *pr, uint64_t max_ns)
 	};
 	struct io_uring_cqe *cqe;
 
+	pr_trace_sq(pr);
 	io_uring_submit_and_wait_timeout(&pr->ring, &cqe, 1, &ts, NULL);
 	pr_process_cqes(pr);
 }
@@ -206,6 +210,10 @@ static int pr_ring_setup(struct pidring *pr, unsigned entries)
 	struct io_uring_params p;
 	int ret = -EINVAL;
 
+	/* A smaller ring than asked would not hold the longest chain, which
+	 * must go into one submission. */
+	if (entries < PR_RING_MIN)
+		entries = PR_RING_MIN;
 	for (unsigned i = 0; i < sizeof(tries) / sizeof(tries[0]); i++) {
 		memset(&p, 0, sizeof(p));
 		/* CLAMP: the kernel caps the CQ (65536 entries) rather than
@@ -276,7 +284,7 @@ int pidring_new(struct pidring **out, const struct pidring_opts *opts)
 		o.ring_entries = PR_DEFAULT_ENTRIES;
 	if (!o.max_procs)
 		o.max_procs = PR_DEFAULT_MAX_PROCS;
-	if (o.ring_entries < PR_CHAIN_MAX || o.ring_entries > 32768 ||
+	if (o.ring_entries < PR_MIN_ENTRIES || o.ring_entries > 32768 ||
 	    o.max_procs > PR_MAX_PROCS_LIMIT)
 		return -EINVAL;
 
@@ -330,7 +338,7 @@ static void pr_abandon(struct pidring *pr)
 	/*
 	 * Every proc has been sent SIGKILL and has its chain in. Those not in
 	 * uninterruptible sleep die within a moment: let their exit watches
-	 * or chains reap them. Cancelling first would cancel those watches
+	 * or chains reap them. Cancelling first would cancel those polls
 	 * and WAITIDs too, and the tails that follow would leave the children
 	 * zombies.
 	 */
@@ -338,13 +346,15 @@ static void pr_abandon(struct pidring *pr)
 		pr_run_pending(pr);
 		pr_drive(pr, grace - now);
 	}
-	if (pr_reserve(pr, 1) == 0) {
-		sqe = pr_esqe(pr, PR_OP_NOP);
-		io_uring_prep_cancel64(sqe, 0, IORING_ASYNC_CANCEL_ANY |
-					       IORING_ASYNC_CANCEL_ALL);
-		pr_submit(pr);
-	}
 	while (busy && pr_now_ns() < end) {
+		/* Again each round: a chain's WAITID is issued only once its
+		 * POLL completed (cancelled by the round before). */
+		if (pr_reserve(pr, 1) == 0) {
+			sqe = pr_esqe(pr, PR_OP_NOP);
+			io_uring_prep_cancel64(sqe, 0, IORING_ASYNC_CANCEL_ANY |
+						       IORING_ASYNC_CANCEL_ALL);
+			pr_submit(pr);
+		}
 		pr_drive(pr, 10000000u);
 		busy = false;
 		for (uint32_t i = 0; i < pr->used; i++)
@@ -503,6 +513,7 @@ int pidring_wait(struct pidring *pr, struct pidring_event *ev, unsigned max,
 			 * after this makes it readable again. */
 			pr_evfd_drain(pr);
 			if (pr_ring_has_work(pr)) {
+				pr_trace_sq(pr);
 				ret = io_uring_submit_and_get_events(&pr->ring);
 				if (ret < 0 && ret != -EINTR && ret != -EAGAIN &&
 				    ret != -EBUSY)
@@ -525,6 +536,7 @@ int pidring_wait(struct pidring *pr, struct pidring_event *ev, unsigned max,
 		}
 		pr_evfd_drain(pr);
 		fetch = false;
+		pr_trace_sq(pr);
 		if (timeout_ms < 0 && !sweep) {
 			ret = io_uring_submit_and_wait(&pr->ring, 1);
 		} else {

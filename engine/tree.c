@@ -4,11 +4,12 @@
  * orphaned descendants adopted by the process.
  *
  * cgroup mode: <cgroup_dir>/<instance>/<slot>.<gen> is made before the spawn;
- * the child joins it (writes "0" to cgroup.procs) before exec. The chain's
- * kill step is a WRITE of "1" to cgroup.kill on the ring, which the kernel
- * makes race-free against forks, and reaches grandchildren that setsid()'d
- * out of the process group. After the leader is reaped the chain removes the
- * cgroup (UNLINKAT with AT_REMOVEDIR); while stragglers are still dying that
+ * the child is born in it (clone3's CLONE_INTO_CGROUP) or joins it before
+ * exec. The reap chain's kill step is a WRITE of "1" to cgroup.kill (then a
+ * CLOSE of that fd), which the kernel makes race-free against forks, and
+ * reaches grandchildren that setsid()'d out of the process group. After the
+ * leader is reaped the chain's tail removes the cgroup (UNLINKAT with
+ * AT_REMOVEDIR) before the pidfd's CLOSE; while stragglers are still dying that
  * fails with -EBUSY, and cgroup.events is watched on the ring (POLLPRI) until
  * it says "populated 0". DONE waits for the cgroup to be gone.
  */
@@ -244,30 +245,33 @@ static int pr_cg_open(struct pidring *pr, struct pr_proc *p, uint32_t idx,
 }
 
 /*
- * The kill step in cgroup mode: WRITE "1" to cgroup.kill -> CLOSE, a batch of
- * its own submitted right before the reap chain (like the pidfd signal, the
- * kill needs no link to what follows), which keeps the chain within a ring
- * of 8 entries.
+ * The kill step in cgroup mode, a step of the reap chain: the fd of the
+ * proc's cgroup.kill is opened here, on the engine's thread, and the chain
+ * WRITEs "1" to it and CLOSEs it. -errno when it cannot be opened (the
+ * cgroup is gone): the group signal that went before the chain still acts.
  */
-int pr_tree_kill(struct pidring *pr, struct pr_proc *p, uint32_t idx)
+int pr_tree_kill_open(struct pidring *pr, struct pr_proc *p, uint32_t idx)
 {
-	struct io_uring_sqe *sqe;
-	int fd, ret;
+	int fd;
 
 	if (!(p->flags & PRF_CGROUP))
-		return 0;
-	ret = pr_reserve(pr, 2);
-	if (ret)
-		return ret;
+		return -ENOENT;
 	fd = pr_cg_open(pr, p, idx, "cgroup.kill", O_WRONLY);
-	if (fd < 0)
-		return -errno;  /* the group signal already went */
-	sqe = pr_psqe(pr, p, idx, PR_OP_CGKILL);
+	return fd < 0 ? -errno : fd;
+}
+
+/* WRITE "1" -> CLOSE, both hardlinked to what follows. Returns the last. */
+struct io_uring_sqe *pr_tree_put_kill(struct pidring *pr, struct pr_proc *p,
+				      uint32_t idx, int fd)
+{
+	struct io_uring_sqe *sqe = pr_psqe(pr, p, idx, PR_OP_CGKILL);
+
 	io_uring_prep_write(sqe, fd, &pr_one, 1, 0);
 	sqe->flags |= IOSQE_IO_HARDLINK;
 	sqe = pr_psqe(pr, p, idx, PR_OP_CGKILL);
 	io_uring_prep_close(sqe, fd);
-	return 0;
+	sqe->flags |= IOSQE_IO_HARDLINK;
+	return sqe;
 }
 
 unsigned pr_tree_tail_len(const struct pr_proc *p)

@@ -10,7 +10,9 @@ void pr_tree_fini(struct pidring *pr);
 int  pr_tree_prepare(struct pidring *pr, struct pr_proc *p, uint32_t idx, int *dir_fd);
 void pr_tree_release(struct pidring *pr, struct pr_proc *p, uint32_t idx);
 void pr_tree_tracked(struct pidring *pr, struct pr_proc *p, uint32_t idx);
-int  pr_tree_kill(struct pidring *pr, struct pr_proc *p, uint32_t idx);
+int  pr_tree_kill_open(struct pidring *pr, struct pr_proc *p, uint32_t idx);
+struct io_uring_sqe *pr_tree_put_kill(struct pidring *pr, struct pr_proc *p,
+				      uint32_t idx, int fd);
 unsigned pr_tree_tail_len(const struct pr_proc *p);
 void pr_tree_put_rmdir(struct pidring *pr, struct pr_proc *p, uint32_t idx);
 void pr_tree_cqe(struct pidring *pr, struct pr_proc *p, uint32_t idx, enum pr_op op,
