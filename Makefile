@@ -122,10 +122,12 @@ $(FAULT_LIB): $(FAULT_OBJ)
 	$(call msg,AR,$@)
 	$(Q)rm -f $@ && $(AR) rcs $@ $^
 
-$(FAULT_BIN): tests/fault/test_fault.c $(B)/tests/helpers.o $(FAULT_LIB)
+FAULT_SRC := $(wildcard tests/fault/*.c)
+
+$(FAULT_BIN): $(FAULT_SRC) $(B)/tests/helpers.o $(FAULT_LIB)
 	$(call msg,LD,$@)
 	@mkdir -p $(@D)
-	$(Q)$(CC) $(CPPFLAGS) -Itests -std=gnu11 $(CFLAGS) $(WARN) -Wno-missing-prototypes -o $@ $< \
+	$(Q)$(CC) $(CPPFLAGS) -Itests -std=gnu11 $(CFLAGS) $(WARN) -Wno-missing-prototypes -o $@ $(FAULT_SRC) \
 		$(B)/tests/helpers.o $(FAULT_LIB) $(URING_LIBS) -lcriterion -lpthread
 
 $(TEST_BIN): $(TEST_OBJ) $(STLIB)

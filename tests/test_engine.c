@@ -517,7 +517,8 @@ BOTH(engine, wait_forever_and_one_at_a_time)
 /* ---- a ring far smaller than the number of procs ---- */
 
 /*
- * ring_entries 8 (the smallest accepted: one chain) and 300 procs whose
+ * ring_entries 8 (the smallest accepted; the ring still gets 16 SQEs, one
+ * whole chain) and 300 procs whose
  * exits, cancels and stops all land together: submissions must wait for
  * room, completions overflow the CQ, and still every proc gets exactly one
  * READY and one DONE with its own status.
