@@ -40,7 +40,9 @@ typedef uint64_t pidring_id;             /* 0 is never valid */
                                             made the engine fall back itself) */
 
 struct pidring_opts {                    /* NULL opts = all defaults */
-    unsigned    ring_entries;            /* 0: default (256) */
+    unsigned    ring_entries;            /* 0: default (256); 8..32768, and
+                                            the ring gets at least 16 SQEs so
+                                            that a whole reap chain fits */
     unsigned    max_procs;               /* 0: default (4096) */
     const char *runtime_dir;             /* base for instance dirs; NULL: default */
     unsigned    flags;                   /* PIDRING_F_* */
@@ -168,8 +170,15 @@ PIDRING_API int pidring_spawn(struct pidring *pr, const struct pidring_spawn *s,
 /*
  * Kill the proc (SIGKILL to its process group when it leads one, and through
  * cgroup.kill in cgroup mode) and reap it on the ring; its DONE says
- * CANCELLED unless it had already exited. Idempotent: a proc already being
- * reaped is left alone (returns 0). Errors: -EINVAL (pr NULL), -ESRCH
+ * CANCELLED unless it had already exited. Before this returns, SIGKILL is
+ * sent and the reap chain is submitted, one batch of hardlinked SQEs:
+ * ASYNC_CANCEL of the proc's armed ops -> [WRITE cgroup.kill] -> POLL_ADD
+ * on the pidfd -> WAITID -> UNLINKAT of the socket -> [rmdir of the cgroup]
+ * -> CLOSE of the pidfd (without a ring WAITID the batch ends at the POLL
+ * and the engine puts the rest when it completes). The kernel finishes the
+ * reap whatever the caller does next; DONE carries the status the WAITID
+ * reported. Idempotent: a proc already being reaped is left alone (returns
+ * 0, nothing is submitted). Errors: -EINVAL (pr NULL), -ESRCH
  * (unknown, stale or forged id; proc already DONE). Should the ring refuse
  * the chain for a moment, the engine puts it in on its next pass through
  * pidring_wait: still 0 here, never an error to retry.
@@ -178,8 +187,10 @@ PIDRING_API int pidring_cancel(struct pidring *pr, pidring_id id);
 
 /*
  * SIGTERM the proc (its group when it leads one) and wait up to grace_ms for
- * it to exit; then, whether it did or the grace ran out, SIGKILL whatever is
- * left of its group (or cgroup) and reap it. DONE says STOPPED. A proc
+ * it to exit (a POLL_ADD on the pidfd linked to a LINK_TIMEOUT, submitted
+ * before this returns); then, whether it did or the grace ran out, SIGKILL
+ * whatever is left of its group (or cgroup) and reap it with the same chain
+ * as pidring_cancel. DONE says STOPPED. A proc
  * already being reaped or stopped is left alone (returns 0); pidring_cancel
  * during the grace sends SIGKILL at once. Errors: -EINVAL (pr NULL), -ESRCH.
  * A chain the ring refuses for a moment is put in later, as for cancel.
