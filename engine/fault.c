@@ -38,7 +38,7 @@ static unsigned pr_trace_len;
  * submitted (every SQE is flushed by a submit, so none is skipped). */
 void pr_trace_sq(struct pidring *pr)
 {
-	struct io_uring_sq *sq = &pr->ring.sq;
+	struct io_uring_sq *sq = &pr->ring->sq;
 
 	for (; pr->trace_pos != sq->sqe_tail; pr->trace_pos++) {
 		const struct io_uring_sqe *sqe = &sq->sqes[pr->trace_pos & sq->ring_mask];

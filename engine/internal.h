@@ -36,9 +36,10 @@ enum pr_state {
 };
 
 /*
- * What a completion is for. user_data = op << 56 | slot << 32 | gen, so a
- * completion names its proc and generation; engine-wide operations use
- * slot 0xffffff.
+ * What a completion is for. user_data = PIDRING_UD_TAG | op << 56 |
+ * slot << 32 | gen, so a completion names its proc and generation (and, on
+ * a caller's ring, says it is ours: the top three bits); engine-wide
+ * operations use slot 0xffffff.
  */
 enum pr_op {
 	PR_OP_NONE = 0,
@@ -64,14 +65,15 @@ enum pr_op {
 	PR_OP_POLL,       /* the chain's POLL_ADD on the pidfd, before its WAITID */
 	PR_NOPS
 };
+_Static_assert(PR_NOPS <= 32, "an op kind has 5 bits in user_data");
 
 #define PR_ENGINE_SLOT 0xffffffu
 
 static inline uint64_t pr_ud(enum pr_op op, uint32_t slot, uint32_t gen)
 {
-	return (uint64_t)op << 56 | (uint64_t)(slot & 0xffffffu) << 32 | gen;
+	return PIDRING_UD_TAG | (uint64_t)op << 56 | (uint64_t)(slot & 0xffffffu) << 32 | gen;
 }
-static inline enum pr_op pr_ud_op(uint64_t ud) { return (enum pr_op)(ud >> 56); }
+static inline enum pr_op pr_ud_op(uint64_t ud) { return (enum pr_op)((ud >> 56) & 0x1f); }
 static inline uint32_t pr_ud_slot(uint64_t ud) { return (uint32_t)(ud >> 32) & 0xffffffu; }
 static inline uint32_t pr_ud_gen(uint64_t ud) { return (uint32_t)ud; }
 
@@ -138,7 +140,9 @@ struct pr_evq {
 };
 
 struct pidring {
-	struct io_uring ring;
+	struct io_uring *ring;      /* &own, or the caller's (attach mode) */
+	struct io_uring own;
+	bool     attached;          /* opts.ring: the CQ is the caller's to read */
 	unsigned flags;             /* opts flags */
 	bool     has_waitid;        /* kernel WAITID and not PIDRING_F_NO_WAITID */
 	bool     no_clone3;         /* spawn with clone(): PIDRING_F_NO_CLONE3, or

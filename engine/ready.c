@@ -732,6 +732,10 @@ void pr_ready_quiesce(struct pidring *pr)
 		pr_submit(pr);
 	}
 	pr_orphans_cancel(pr);
+	/* Attached: the caller hands the cancelled ops' completions over, and
+	 * pidring_destroy frees nothing before they are all in. */
+	if (pr->attached)
+		return;
 	while (pr->engine_inflight && pr_now_ns() < end)
 		pr_drive(pr, 10000000u);
 	/* Still in the kernel's hands: never freed. */

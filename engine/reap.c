@@ -405,9 +405,10 @@ int pr_stop_chain(struct pidring *pr, struct pr_proc *p, uint32_t idx)
 /* Queue DONE and free the slot: the CLOSE is done and nothing is in flight. */
 static void pr_done(struct pidring *pr, struct pr_proc *p, uint32_t idx)
 {
-	struct pidring_event *ev = pr_event_slot(pr);
+	/* A destroy discards DONE: no event slot is taken for it. */
+	struct pidring_event *ev = pr->destroying ? NULL : pr_event_slot(pr);
 
-	if (!pr->destroying && ev) {
+	if (ev) {
 		memset(ev, 0, sizeof(*ev));
 		ev->type = PIDRING_EV_DONE;
 		ev->id = pr_make_id(idx, p->gen);

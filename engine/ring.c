@@ -38,31 +38,44 @@ const char *pidring_version(void)
 
 /* ---- completions ---- */
 
-/* Copy every CQE the kernel has posted into the backlog. */
+/* Room in the backlog for n more completions. */
+static int pr_backlog_room(struct pidring *pr, unsigned n)
+{
+	unsigned cap = pr->cqb_cap ? pr->cqb_cap : 64;
+	struct io_uring_cqe *nb;
+
+	if (pr->cqb_len + n <= pr->cqb_cap)
+		return 0;
+	while (cap < pr->cqb_len + n)
+		cap *= 2;
+	nb = realloc(pr->cqb, cap * sizeof(*nb));
+	if (!nb)
+		return -ENOMEM;
+	pr->cqb = nb;
+	pr->cqb_cap = cap;
+	return 0;
+}
+
+/* Copy every CQE the kernel has posted into the backlog. An attached
+ * engine never reads the caller's CQ: its completions come in through
+ * pidring_handle_cqe. */
 static int pr_pull(struct pidring *pr)
 {
 	struct io_uring_cqe *cqe;
-	unsigned head, n = 0, ready = io_uring_cq_ready(&pr->ring);
+	unsigned head, n = 0, ready;
 
+	if (pr->attached)
+		return 0;
+	ready = io_uring_cq_ready(pr->ring);
 	if (!ready)
 		return 0;
-	if (pr->cqb_len + ready > pr->cqb_cap) {
-		unsigned cap = pr->cqb_cap ? pr->cqb_cap : 64;
-		struct io_uring_cqe *nb;
-
-		while (cap < pr->cqb_len + ready)
-			cap *= 2;
-		nb = realloc(pr->cqb, cap * sizeof(*nb));
-		if (!nb)
-			return -ENOMEM;   /* left in the CQ: nothing is lost */
-		pr->cqb = nb;
-		pr->cqb_cap = cap;
-	}
-	io_uring_for_each_cqe(&pr->ring, head, cqe) {
+	if (pr_backlog_room(pr, ready))
+		return -ENOMEM;   /* left in the CQ: nothing is lost */
+	io_uring_for_each_cqe(pr->ring, head, cqe) {
 		pr->cqb[pr->cqb_len++] = *cqe;
 		n++;
 	}
-	io_uring_cq_advance(&pr->ring, n);
+	io_uring_cq_advance(pr->ring, n);
 	return (int)n;
 }
 
@@ -125,20 +138,20 @@ int pr_submit(struct pidring *pr)
 		int r;
 
 		pr_trace_sq(pr);
-		r = pr_fault(PR_FS_SUBMIT) ? -ENOMEM : io_uring_submit(&pr->ring);
+		r = pr_fault(PR_FS_SUBMIT) ? -ENOMEM : io_uring_submit(pr->ring);
 
 		if (r == -EINTR)
 			continue;
-		if (r >= 0 && !io_uring_sq_ready(&pr->ring))
+		if (r >= 0 && !io_uring_sq_ready(pr->ring))
 			return 0;
 		if (r < 0 && r != -EAGAIN && r != -EBUSY)
 			return r;
 		/* Nothing (or not all) taken: the kernel wants completions
 		 * reaped or memory freed first. Pull completions into the
 		 * backlog (handled later, in order) and try again. */
-		if (r <= 0 && ++stalls > 1000)
-			return -EAGAIN;
-		io_uring_get_events(&pr->ring);
+		if (r <= 0 && (++stalls > 1000 || pr->attached))
+			return -EAGAIN;   /* attached: only the caller can reap */
+		io_uring_get_events(pr->ring);
 		if (pr_pull(pr) < 0)
 			return -ENOMEM;
 	}
@@ -149,7 +162,7 @@ int pr_reserve(struct pidring *pr, unsigned n)
 {
 	if (n > pr->sq_entries)
 		return -EINVAL;
-	while (io_uring_sq_space_left(&pr->ring) < n) {
+	while (io_uring_sq_space_left(pr->ring) < n) {
 		/* Injected: the flush this needs is refused. */
 		int r = pr_fault(PR_FS_SQE) ? -EBUSY : pr_submit(pr);
 
@@ -161,7 +174,7 @@ int pr_reserve(struct pidring *pr, unsigned n)
 
 struct io_uring_sqe *pr_sqe(struct pidring *pr)
 {
-	return io_uring_get_sqe(&pr->ring);
+	return io_uring_get_sqe(pr->ring);
 }
 
 /* An SQE of the engine's own (no proc), counted until its completion. */
@@ -190,11 +203,31 @@ void pr_drive(struct pidring *pr, uint64_t max_ns)
 	struct io_uring_cqe *cqe;
 
 	pr_trace_sq(pr);
-	io_uring_submit_and_wait_timeout(&pr->ring, &cqe, 1, &ts, NULL);
+	io_uring_submit_and_wait_timeout(pr->ring, &cqe, 1, &ts, NULL);
 	pr_process_cqes(pr);
 }
 
 /* ---- engine life ---- */
+
+/*
+ * Attach mode: the caller's ring, checked for what the engine relies on.
+ * The engine takes its SQ size as it is (no chain may be longer than 16).
+ */
+static int pr_ring_attach(struct pidring *pr, struct io_uring *ring)
+{
+	if (!(ring->features & IORING_FEAT_NODROP))
+		return -ENOSYS;
+	if (ring->sq.ring_entries < PR_RING_MIN)
+		return -EINVAL;
+	pr->ring = ring;
+	pr->attached = true;
+	pr->taskrun_flag = ring->flags & IORING_SETUP_TASKRUN_FLAG;
+	pr->sq_entries = ring->sq.ring_entries;
+#ifdef PR_FAULT_INJECTION
+	pr->trace_pos = ring->sq.sqe_tail;   /* the caller's SQEs so far are not ours */
+#endif
+	return 0;
+}
 
 static int pr_ring_setup(struct pidring *pr, unsigned entries)
 {
@@ -210,6 +243,7 @@ static int pr_ring_setup(struct pidring *pr, unsigned entries)
 	struct io_uring_params p;
 	int ret = -EINVAL;
 
+	pr->ring = &pr->own;
 	/* A smaller ring than asked would not hold the longest chain, which
 	 * must go into one submission. */
 	if (entries < PR_RING_MIN)
@@ -221,7 +255,7 @@ static int pr_ring_setup(struct pidring *pr, unsigned entries)
 		 * loop reads as "flag not supported". */
 		p.flags = tries[i] | IORING_SETUP_CQSIZE | IORING_SETUP_CLAMP;
 		p.cq_entries = entries * 4;
-		ret = io_uring_queue_init_params(entries, &pr->ring, &p);
+		ret = io_uring_queue_init_params(entries, pr->ring, &p);
 		if (ret != -EINVAL)
 			break;
 	}
@@ -230,7 +264,7 @@ static int pr_ring_setup(struct pidring *pr, unsigned entries)
 	/* Without NODROP an overflowing CQ loses completions, and a lost
 	 * CLOSE completion is a proc that never gets its DONE. */
 	if (!(p.features & IORING_FEAT_NODROP)) {
-		io_uring_queue_exit(&pr->ring);
+		io_uring_queue_exit(pr->ring);
 		return -ENOSYS;
 	}
 	pr->taskrun_flag = p.flags & IORING_SETUP_TASKRUN_FLAG;
@@ -241,7 +275,7 @@ static int pr_ring_setup(struct pidring *pr, unsigned entries)
 
 static bool pr_probe_waitid(struct pidring *pr)
 {
-	struct io_uring_probe *probe = io_uring_get_probe_ring(&pr->ring);
+	struct io_uring_probe *probe = io_uring_get_probe_ring(pr->ring);
 	bool ok;
 
 	if (!probe)
@@ -255,7 +289,7 @@ static void pr_free(struct pidring *pr)
 {
 	pr_ready_fini(pr);
 	if (pr->ring_ok)
-		io_uring_queue_exit(&pr->ring);
+		io_uring_queue_exit(pr->ring);
 	if (pr->evfd >= 0)
 		close(pr->evfd);
 	pr_tree_fini(pr);
@@ -303,7 +337,7 @@ int pidring_new(struct pidring **out, const struct pidring_opts *opts)
 	if (!ret)
 		ret = pr_spawn_init(pr);
 	if (!ret)
-		ret = pr_ring_setup(pr, o.ring_entries);
+		ret = o.ring ? pr_ring_attach(pr, o.ring) : pr_ring_setup(pr, o.ring_entries);
 	if (!ret) {
 		pr->has_waitid = !(o.flags & PIDRING_F_NO_WAITID) && pr_probe_waitid(pr);
 		ret = pr_rundir_open(pr, o.runtime_dir);
@@ -381,16 +415,10 @@ static void pr_abandon(struct pidring *pr)
 		pr->procs = NULL;
 }
 
-int pidring_destroy(struct pidring *pr, int timeout_ms)
+/* The first step of a destroy: every live proc gets SIGKILL and its chain. */
+static void pr_kill_all(struct pidring *pr)
 {
-	uint64_t end;
-	int ret = 0;
-
-	if (!pr)
-		return 0;
 	pr->destroying = true;
-	end = timeout_ms < 0 ? UINT64_MAX :
-	      pr_now_ns() + (uint64_t)timeout_ms * 1000000u;
 	for (uint32_t i = 0; i < pr->used; i++) {
 		struct pr_proc *p = &pr->procs[i];
 
@@ -399,6 +427,41 @@ int pidring_destroy(struct pidring *pr, int timeout_ms)
 		else if (p->state == PR_STOPPING)
 			pr_signal(p, SIGKILL);
 	}
+}
+
+/*
+ * Destroy on the caller's ring: the engine cannot wait for completions it
+ * does not read, so the caller calls again, handing them over in between,
+ * until nothing of the engine is in flight. Then the memory the kernel
+ * writes into (a WAITID's siginfo, a read's buffer) can go.
+ */
+static int pr_destroy_attached(struct pidring *pr)
+{
+	if (!pr->destroying) {
+		pr_kill_all(pr);
+		pr_ready_quiesce(pr);     /* cancels; does not wait here */
+	}
+	pr_run_pending(pr);
+	if (pr->live || pr->engine_inflight)
+		return -EINPROGRESS;
+	if (pr->subreaper)
+		pr_orphans_sweep(pr);
+	pr_free(pr);
+	return 0;
+}
+
+int pidring_destroy(struct pidring *pr, int timeout_ms)
+{
+	uint64_t end;
+	int ret = 0;
+
+	if (!pr)
+		return 0;
+	if (pr->attached)
+		return pr_destroy_attached(pr);
+	end = timeout_ms < 0 ? UINT64_MAX :
+	      pr_now_ns() + (uint64_t)timeout_ms * 1000000u;
+	pr_kill_all(pr);
 	while (pr->live) {
 		uint64_t now = pr_now_ns();
 
@@ -460,9 +523,9 @@ static unsigned pr_pop_events(struct pidring *pr, struct pidring_event *ev, unsi
  */
 static bool pr_ring_has_work(struct pidring *pr)
 {
-	if (!pr->taskrun_flag || io_uring_sq_ready(&pr->ring))
+	if (!pr->taskrun_flag || io_uring_sq_ready(pr->ring))
 		return true;
-	return IO_URING_READ_ONCE(*pr->ring.sq.kflags) &
+	return IO_URING_READ_ONCE(*pr->ring->sq.kflags) &
 	       (IORING_SQ_TASKRUN | IORING_SQ_CQ_OVERFLOW);
 }
 
@@ -476,7 +539,7 @@ static bool pr_ring_has_work(struct pidring *pr)
  */
 void pr_submit_lazy(struct pidring *pr)
 {
-	if (pr->evfd >= 0 && io_uring_sq_ready(&pr->ring))
+	if (pr->evfd >= 0 && io_uring_sq_ready(pr->ring))
 		pr_submit(pr);
 }
 
@@ -487,8 +550,13 @@ int pidring_wait(struct pidring *pr, struct pidring_event *ev, unsigned max,
 	bool fetch;
 	int ret;
 
-	if (!pr || !ev || !max)
+	if (!pr || !ev || !max || (pr->attached && timeout_ms != 0))
 		return -EINVAL;
+	if (pr->attached) {
+		/* Completions came in through pidring_handle_cqe. */
+		pr_run_pending(pr);
+		return (int)pr_pop_events(pr, ev, max);
+	}
 	if (timeout_ms > 0)
 		end = pr_now_ns() + (uint64_t)timeout_ms * 1000000u;
 	/* A call that will block anyway enters the ring once, to wait: the
@@ -514,7 +582,7 @@ int pidring_wait(struct pidring *pr, struct pidring_event *ev, unsigned max,
 			pr_evfd_drain(pr);
 			if (pr_ring_has_work(pr)) {
 				pr_trace_sq(pr);
-				ret = io_uring_submit_and_get_events(&pr->ring);
+				ret = io_uring_submit_and_get_events(pr->ring);
 				if (ret < 0 && ret != -EINTR && ret != -EAGAIN &&
 				    ret != -EBUSY)
 					return ret;
@@ -538,7 +606,7 @@ int pidring_wait(struct pidring *pr, struct pidring_event *ev, unsigned max,
 		fetch = false;
 		pr_trace_sq(pr);
 		if (timeout_ms < 0 && !sweep) {
-			ret = io_uring_submit_and_wait(&pr->ring, 1);
+			ret = io_uring_submit_and_wait(pr->ring, 1);
 		} else {
 			uint64_t now = pr_now_ns(), left;
 			struct __kernel_timespec ts;
@@ -550,7 +618,7 @@ int pidring_wait(struct pidring *pr, struct pidring_event *ev, unsigned max,
 				left = 100000000u;
 			ts.tv_sec = (long long)(left / 1000000000u);
 			ts.tv_nsec = (long long)(left % 1000000000u);
-			ret = io_uring_submit_and_wait_timeout(&pr->ring, &cqe, 1, &ts,
+			ret = io_uring_submit_and_wait_timeout(pr->ring, &cqe, 1, &ts,
 							       NULL);
 			if (ret == -ETIME)
 				continue;
@@ -578,12 +646,14 @@ int pidring_fd(struct pidring *pr)
 
 	if (!pr)
 		return -EINVAL;
+	if (pr->attached)
+		return -EOPNOTSUPP;
 	if (pr->evfd >= 0)
 		return pr->evfd;
 	fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (fd < 0)
 		return -errno;
-	ret = io_uring_register_eventfd(&pr->ring, fd);
+	ret = io_uring_register_eventfd(pr->ring, fd);
 	if (ret < 0) {
 		close(fd);
 		return ret;
@@ -598,6 +668,25 @@ int pidring_fd(struct pidring *pr)
 		/* cannot fail: the counter is 0 */
 	}
 	return fd;
+}
+
+/* ---- attach mode ---- */
+
+int pidring_owns_cqe(const struct io_uring_cqe *cqe)
+{
+	return cqe && (cqe->user_data & PIDRING_UD_TAG_MASK) == PIDRING_UD_TAG;
+}
+
+int pidring_handle_cqe(struct pidring *pr, const struct io_uring_cqe *cqe)
+{
+	if (!pr || !pr->attached || !pidring_owns_cqe(cqe))
+		return -EINVAL;
+	if (pr_backlog_room(pr, 1))
+		return -ENOMEM;
+	/* The 16 bytes every CQE has (a CQE32 ring's extra half is unused). */
+	pr->cqb[pr->cqb_len++] = *cqe;
+	pr_run_pending(pr);
+	return pr_process_cqes(pr);
 }
 
 unsigned pidring_live(const struct pidring *pr)

@@ -480,6 +480,8 @@ int pidring_spawn(struct pidring *pr, const struct pidring_spawn *s, pidring_id 
 	ret = pr_spawn_validate(s);
 	if (!pr || ret)
 		return pr ? ret : -EINVAL;
+	if (pr->destroying)
+		return -ESHUTDOWN;    /* an attached engine being destroyed */
 
 	/* Room for the exit watch, the readiness operations and the orphan
 	 * peek, taken before the child exists: arming them afterwards needs

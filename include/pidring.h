@@ -30,6 +30,8 @@ extern "C" {
 
 struct pidring;                          /* opaque engine */
 typedef uint64_t pidring_id;             /* 0 is never valid */
+struct io_uring;                         /* liburing's, for attach mode */
+struct io_uring_cqe;
 
 /* pidring_opts.flags */
 #define PIDRING_F_NO_WAITID   (1u << 0)  /* no ring WAITID: POLL_ADD + waitid(WNOHANG) */
@@ -50,6 +52,9 @@ struct pidring_opts {                    /* NULL opts = all defaults */
                                             write: each proc gets a child
                                             cgroup, killed through cgroup.kill;
                                             NULL: process groups only */
+    struct io_uring *ring;               /* attach mode: the caller's ring
+                                            (see "Attach mode" below);
+                                            NULL: the engine makes its own */
 };
 
 /*
@@ -79,7 +84,7 @@ struct pidring_opts {                    /* NULL opts = all defaults */
  * empty); instance directories of dead engines under the runtime base too.
  *
  * Errors: -EINVAL (unknown flags, ring_entries or max_procs out of range,
- * empty cgroup_dir), -ENOMEM, -ENAMETOOLONG (runtime base too long for a
+ * empty cgroup_dir, an attached ring of fewer than 16 SQ entries), -ENOMEM, -ENAMETOOLONG (runtime base too long for a
  * socket path), -ENOTDIR (runtime base is a symlink or not a directory),
  * -EPERM (runtime base not ours), -ENOSYS (no io_uring, or no
  * IORING_FEAT_NODROP), -ENOTSUP (cgroup_dir is not cgroup v2 or lacks
@@ -98,6 +103,15 @@ PIDRING_API int pidring_new(struct pidring **out, const struct pidring_opts *opt
  * stuck in uninterruptible sleep is left as a zombie of the process). Even
  * then, killed procs get up to 100 ms more to die and be reaped, so a short
  * timeout (0 included) leaves no zombie of a child that could die.
+ *
+ * Attach mode: the engine never reaps a ring it does not own, so it cannot
+ * wait here. The first call sends SIGKILL to every live proc, submits their
+ * chains and cancels the engine's own operations; timeout_ms is not used.
+ * While any of that is still in flight it returns -EINPROGRESS and the
+ * engine stays valid, refusing new spawns (-ESHUTDOWN): keep passing its
+ * completions to pidring_handle_cqe and call pidring_destroy again; the call
+ * that finds nothing left in flight frees the engine and returns 0. The
+ * caller's ring must outlive that call.
  */
 PIDRING_API int pidring_destroy(struct pidring *pr, int timeout_ms);
 
@@ -159,7 +173,8 @@ struct pidring_spawn {
  * nfds > 0 with fds NULL, more than 1024 fds, rlimits NULL with a count or
  * more than 64, groups NULL with a count or more than 65536 under
  * PIDRING_SPAWN_SETGROUPS, an unknown rlimit resource or cur > max), -EBADF (a parent fd that
- * is not open), -EAGAIN (max_procs live, or clone refused), -EEXIST (a file
+ * is not open), -EAGAIN (max_procs live, or clone refused), -ESHUTDOWN (an
+ * attached engine that pidring_destroy is closing), -EEXIST (a file
  * that is not a socket sits at the bind socket's path), and the child's own
  * failure before exec: -ENOENT, -EACCES, -ENOEXEC, ... (exec, cwd), -EPERM
  * (credentials or rlimits not allowed).
@@ -242,7 +257,9 @@ struct pidring_event {
  * timeout or at once when no proc is live and no event is queued (nothing
  * could ever come), or -errno: -EINVAL (pr or ev NULL, max 0), -EINTR (a
  * signal arrived while waiting; call again), -ENOMEM (events could not be
- * queued; nothing is lost, call again).
+ * queued; nothing is lost, call again). In attach mode it hands out the
+ * events that pidring_handle_cqe queued and never enters the ring:
+ * timeout_ms must be 0 (-EINVAL otherwise).
  */
 PIDRING_API int pidring_wait(struct pidring *pr, struct pidring_event *ev,
                              unsigned max, int timeout_ms);
@@ -252,10 +269,48 @@ PIDRING_API int pidring_wait(struct pidring *pr, struct pidring_event *ev,
  * have something to do: an eventfd registered with the ring, made on the
  * first call (and readable at once, for what came before). It stays readable
  * while pidring_wait leaves events queued. The engine owns it; it stays the
- * same for the engine's life. Errors: -EINVAL, or what eventfd() or its
+ * same for the engine's life. Errors: -EINVAL, -EOPNOTSUPP (attach mode:
+ * the caller's ring is what to wait on), or what eventfd() or its
  * registration returned.
  */
 PIDRING_API int pidring_fd(struct pidring *pr);
+
+/*
+ * Attach mode (pidring_opts.ring): the engine puts its SQEs on the caller's
+ * ring instead of making one, and the caller hands it the engine's
+ * completions. The rules:
+ *   - The ring needs IORING_FEAT_NODROP and at least 16 SQ entries, and is
+ *     used from the engine's thread only (a SINGLE_ISSUER ring: the thread
+ *     that submits to it). The engine calls io_uring_submit on it whenever a
+ *     chain must be in before a call returns (rule 3), which also submits
+ *     SQEs the caller has prepared: prepare yours fully before calling into
+ *     pidring. Other SQEs of the engine wait for the caller's next submit.
+ *   - The engine never reads the ring's CQ. For each CQE the caller reaps,
+ *     pidring_owns_cqe tells whether it is the engine's (its user_data has
+ *     PIDRING_UD_TAG in the bits of PIDRING_UD_TAG_MASK; the caller's own
+ *     user_data must not: pointers and small integers never do); pass those
+ *     to pidring_handle_cqe (which copies them), then collect events with
+ *     pidring_wait(pr, ev, max, 0).
+ *   - On a DEFER_TASKRUN ring, completions exist only once the caller enters
+ *     the ring asking for them (io_uring_submit_and_wait and the like), as
+ *     for its own operations.
+ *   - pidring_fd is -EOPNOTSUPP; pidring_destroy returns -EINPROGRESS until
+ *     the engine's last completion was handed over (see pidring_destroy).
+ */
+#define PIDRING_UD_TAG_MASK (7ull << 61)
+#define PIDRING_UD_TAG      (5ull << 61)
+
+/* 1 when the CQE is one of a pidring engine's (tag test only), else 0. */
+PIDRING_API int pidring_owns_cqe(const struct io_uring_cqe *cqe);
+
+/*
+ * Handle one of the engine's completions from the caller's ring (attach
+ * mode). The CQE is copied: the caller may advance its CQ right after.
+ * Events it brings are queued for pidring_wait(pr, ev, max, 0). Returns 0,
+ * or -EINVAL (pr or cqe NULL, the engine does not use an attached ring, the
+ * CQE is not an engine's), -ENOMEM (the CQE could not be kept; pass it again).
+ */
+PIDRING_API int pidring_handle_cqe(struct pidring *pr, const struct io_uring_cqe *cqe);
 
 /* Procs spawned and not yet DONE (0 for NULL). */
 PIDRING_API unsigned pidring_live(const struct pidring *pr);
