@@ -148,6 +148,7 @@ struct pidring {
 	bool     no_clone3;         /* spawn with clone(): PIDRING_F_NO_CLONE3, or
 				       the kernel refused clone3 once */
 	bool     taskrun_flag;      /* IORING_SQ_TASKRUN tells when to enter */
+	bool     deferred;          /* the ring is DEFER_TASKRUN */
 	bool     destroying;
 	bool     ring_ok;
 	bool     in_dispatch;       /* handling the backlog: do not re-enter */

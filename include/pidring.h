@@ -269,7 +269,11 @@ PIDRING_API int pidring_wait(struct pidring *pr, struct pidring_event *ev,
  * have something to do: an eventfd registered with the ring, made on the
  * first call (and readable at once, for what came before). It stays readable
  * while pidring_wait leaves events queued. The engine owns it; it stays the
- * same for the engine's life. Errors: -EINVAL, -EOPNOTSUPP (attach mode:
+ * same for the engine's life. Call it before the first spawn: on an idle
+ * engine the first call moves the engine to a ring whose completions signal
+ * the fd as they happen (not DEFER_TASKRUN, which would signal it only once
+ * the ring is entered, tens of ms late); called later, it works the same
+ * but may be late. Errors: -EINVAL, -EOPNOTSUPP (attach mode:
  * the caller's ring is what to wait on), or what eventfd() or its
  * registration returned.
  */

@@ -55,6 +55,19 @@ static void ch_open(struct ch *c, unsigned flags, const char *cgroup_dir)
 		;
 }
 
+static void ch_close(struct ch *c);
+
+/* ch_open for the tests of the WAITID path; false (test skipped) without it. */
+static bool ch_open_waitid(struct ch *c, const char *cgroup_dir)
+{
+	ch_open(c, 0, cgroup_dir);
+	if (c->pr->has_waitid)
+		return true;
+	ch_close(c);
+	cr_skip_test("the kernel has no IORING_OP_WAITID");
+	return false;
+}
+
 static void ch_close(struct ch *c)
 {
 	if (c->pr)
@@ -212,12 +225,8 @@ Test(chain, cancel_waitid_path)
 	struct pidring_event done;
 	pidring_id id;
 
-	ch_open(&c, 0, NULL);
-	if (!c.pr->has_waitid) {
-		ch_close(&c);
-		cr_skip_test("the kernel has no IORING_OP_WAITID");
+	if (!ch_open_waitid(&c, NULL))
 		return;
-	}
 	id = ch_spawn(&c, 60000, false);
 	ch_take(&c, id);
 	cr_assert_eq(pidring_cancel(c.pr, id), 0);
@@ -275,12 +284,8 @@ Test(chain, cancel_cgroup_mode)
 		cr_skip_test("no writable cgroup v2: %s", why);
 		return;
 	}
-	ch_open(&c, 0, cg);
-	if (!c.pr->has_waitid) {
-		ch_close(&c);
-		cr_skip_test("the kernel has no IORING_OP_WAITID");
+	if (!ch_open_waitid(&c, cg))
 		return;
-	}
 	id = ch_spawn(&c, 60000, false);
 	ch_take(&c, id);
 	cr_assert_eq(pidring_cancel(c.pr, id), 0);
@@ -304,12 +309,8 @@ Test(chain, stop_after_grace)
 	unsigned i;
 	pidring_id id;
 
-	ch_open(&c, 0, NULL);
-	if (!c.pr->has_waitid) {
-		ch_close(&c);
-		cr_skip_test("the kernel has no IORING_OP_WAITID");
+	if (!ch_open_waitid(&c, NULL))
 		return;
-	}
 	id = ch_spawn(&c, 60000, true);
 	ch_take(&c, id);
 	cr_assert_eq(pidring_stop(c.pr, id, 100), 0);
@@ -344,12 +345,8 @@ Test(chain, ready_timeout)
 	static struct ch c;
 	pidring_id id;
 
-	ch_open(&c, 0, NULL);
-	if (!c.pr->has_waitid) {
-		ch_close(&c);
-		cr_skip_test("the kernel has no IORING_OP_WAITID");
+	if (!ch_open_waitid(&c, NULL))
 		return;
-	}
 	id = ch_spawn(&c, 50, false);
 	ch_take(&c, id);
 	ch_done(&c, id, PIDRING_READY_TIMEOUT);
@@ -365,12 +362,8 @@ Test(chain, destroy)
 	static struct ch c;
 	pidring_id id[3];
 
-	ch_open(&c, 0, NULL);
-	if (!c.pr->has_waitid) {
-		ch_close(&c);
-		cr_skip_test("the kernel has no IORING_OP_WAITID");
+	if (!ch_open_waitid(&c, NULL))
 		return;
-	}
 	for (int k = 0; k < 3; k++)
 		id[k] = ch_spawn(&c, 60000, false);
 	pidring__trace_take(c.rec, CH_TRACE);
@@ -442,5 +435,30 @@ Test(chain, cancel_idempotent_then_drive)
 	cr_expect(lstat(sock, &st) < 0 && errno == ENOENT, "the socket name %s is left", sock);
 	cr_expect_eq(pidring_cancel(c.pr, id), -ESRCH, "a DONE proc's id is stale");
 	cr_expect_eq(th_children(NULL, 0), 0, "the child is not reaped");
+	ch_close(&c);
+}
+
+/*
+ * An engine that is polled must not sit on a DEFER_TASKRUN ring, whose
+ * eventfd the kernel signals only once someone enters the ring (tens of ms
+ * late): pidring_fd on an idle engine trades its ring for a COOP_TASKRUN
+ * one, and the engine works on it as before.
+ */
+Test(ring, polled_engine_not_deferred)
+{
+	static struct ch c;
+	struct pidring_event done;
+	pidring_id id;
+	int fd;
+
+	ch_open(&c, 0, NULL);
+	fd = pidring_fd(c.pr);
+	cr_assert(fd >= 0, "pidring_fd: %d", fd);
+	cr_expect(!c.pr->deferred, "a polled engine's ring is DEFER_TASKRUN");
+	cr_expect_eq(pidring_fd(c.pr), fd, "pidring_fd changed");
+	id = ch_spawn(&c, 60000, false);
+	cr_assert_eq(pidring_cancel(c.pr, id), 0);
+	done = ch_done(&c, id, PIDRING_CANCELLED);
+	cr_expect_eq(done.status, SIGKILL);
 	ch_close(&c);
 }
