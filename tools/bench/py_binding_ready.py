@@ -24,28 +24,18 @@ import json
 import os
 import platform
 import shutil
-import socket
 import statistics
 import sys
 import tempfile
 import time
-from asyncio.subprocess import DEVNULL
 
 TREE = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, os.path.join(TREE, "python"))   # the in-place build, if any
 
 import pidring  # noqa: E402
 
-
-def connects(path):
-    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    try:
-        s.connect(path)
-        return True
-    except OSError:
-        return False
-    finally:
-        s.close()
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import py_ready_poll  # noqa: E402
 
 
 async def via_binding(eng, a, i):
@@ -55,37 +45,14 @@ async def via_binding(eng, a, i):
     t1 = time.monotonic_ns()
     proc.cancel()
     await proc.wait()
-    return t1 - t0, time.monotonic_ns() - t0
+    return (t1 - t0) / 1e3, (time.monotonic_ns() - t0) / 1e3
 
 
 def via_poll(period_s):
+    """pidring-bench's sleep-poll peer, at this period."""
     async def cycle(eng, a, i):
-        sock = os.path.join(a.dir, f"poll.{i}.sock")
-        env = dict(os.environ, PIDRING_SOCKET=sock)
-        t0 = time.monotonic_ns()
-        p = await asyncio.create_subprocess_exec(
-            a.child, "--bind-after-ms", str(a.bind_ms), env=env,
-            stdin=DEVNULL, stdout=DEVNULL, stderr=DEVNULL)
-        try:
-            deadline = time.monotonic() + 10
-            while True:
-                await asyncio.sleep(period_s)
-                if os.path.exists(sock) and connects(sock):
-                    break
-                if p.returncode is not None:
-                    raise RuntimeError(f"child exited {p.returncode} before binding")
-                if time.monotonic() > deadline:
-                    raise RuntimeError("child did not bind in 10 s")
-            t1 = time.monotonic_ns()
-        finally:
-            if p.returncode is None:
-                p.kill()
-            await p.wait()
-            try:
-                os.unlink(sock)
-            except FileNotFoundError:
-                pass
-        return t1 - t0, time.monotonic_ns() - t0
+        return await py_ready_poll.cycle(a, f"poll.{i}", poll_s=period_s,
+                                         bind_ms=a.bind_ms)
     return cycle
 
 
@@ -106,8 +73,8 @@ async def main(a):
     return res
 
 
-def fmt(ns):
-    return f"{ns / 1e6:8.2f} ms" if ns >= 1e6 else f"{ns / 1e3:8.0f} us"
+def fmt(us):
+    return f"{us / 1e3:8.2f} ms" if us >= 1e3 else f"{us:8.0f} us"
 
 
 def report(a, res):
@@ -126,8 +93,8 @@ def report(a, res):
         ratio = med / base
         print(f"  {name:38} {fmt(med):>12} {fmt(p90):>11} "
               f"{fmt(statistics.median(cyc)):>12} {ratio:6.1f}x")
-        out["ways"][name] = {"ready_median_us": med / 1e3, "ready_p90_us": p90 / 1e3,
-                             "cycle_median_us": statistics.median(cyc) / 1e3,
+        out["ways"][name] = {"ready_median_us": med, "ready_p90_us": p90,
+                             "cycle_median_us": statistics.median(cyc),
                              "ratio": ratio}
     print("  ratio: the way's ready median over the binding's (higher is slower)")
     if a.json:
