@@ -38,17 +38,18 @@ def connects(path):
         s.close()
 
 
-async def cycle(a, i):
+async def cycle(a, i, poll_s=POLL_S, bind_ms=0):
+    """One spawn, connect-poll (every poll_s) and teardown; (lat_us, cycle_us)."""
     sock = os.path.join(a.dir, f"{i}.sock")
     env = dict(os.environ, PIDRING_SOCKET=sock)
     t0 = time.monotonic_ns()
     p = await asyncio.create_subprocess_exec(
-        a.child, "--bind-after-ms", "0", env=env,
+        a.child, "--bind-after-ms", str(bind_ms), env=env,
         stdin=DEVNULL, stdout=DEVNULL, stderr=DEVNULL)
     try:
         deadline = time.monotonic() + 10
         while True:
-            await asyncio.sleep(POLL_S)
+            await asyncio.sleep(poll_s)
             if os.path.exists(sock) and connects(sock):
                 break
             if p.returncode is not None:
