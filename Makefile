@@ -152,6 +152,7 @@ check: deps
 	@$(MAKE) --no-print-directory all $(TEST_BIN) $(FAULT_BIN)
 	PIDRING_CHILD=$(CURDIR)/$(B)/pidring-child $(FAULT_BIN) -j$(TEST_JOBS)
 	PIDRING_CHILD=$(CURDIR)/$(B)/pidring-child $(TEST_BIN) -j$(TEST_JOBS) $(TEST_ARGS)
+	@$(MAKE) --no-print-directory examples-check
 	@$(MAKE) --no-print-directory python-check
 
 # The main job: the chaos driver with its defaults (thousands of procs,
@@ -201,5 +202,6 @@ clean:
 
 include mk/quality.mk
 include mk/python.mk
+include mk/examples.mk
 
 -include $(wildcard $(B)/*/*.d $(B)/*.d)

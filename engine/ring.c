@@ -535,12 +535,28 @@ static void pr_evfd_drain(struct pidring *pr)
 	}
 }
 
-/* Events stay queued past this call: keep the pollable fd readable. */
+/*
+ * Completions the kernel holds that no new one will announce: some left in
+ * the CQ, or held on its overflow list (a CQ that filled faster than we
+ * took it; the flush happens only on an entry that asks for events, and
+ * the eventfd is not signalled again for it).
+ */
+static bool pr_cq_behind(struct pidring *pr)
+{
+	if (pr->attached)
+		return false;   /* the caller's CQ: the caller's business */
+	return io_uring_cq_ready(pr->ring) ||
+	       (IO_URING_READ_ONCE(*pr->ring->sq.kflags) & IORING_SQ_CQ_OVERFLOW);
+}
+
+/* Events stay queued past this call, in our queue or the kernel's: keep
+ * the pollable fd readable, so that a poller comes back for them. */
 void pr_signal_leftovers(struct pidring *pr)
 {
 	uint64_t one = 1;
 
-	if (pr->evfd >= 0 && (pr->evq.len || pr->cqb_pos < pr->cqb_len) &&
+	if (pr->evfd >= 0 &&
+	    (pr->evq.len || pr->cqb_pos < pr->cqb_len || pr_cq_behind(pr)) &&
 	    write(pr->evfd, &one, sizeof(one)) < 0) {
 		/* EAGAIN only at a counter near 2^64: readable anyway */
 	}
@@ -643,6 +659,7 @@ int pidring_wait(struct pidring *pr, struct pidring_event *ev, unsigned max,
 			return ret;
 		if (timeout_ms == 0 || pr->live == 0) {
 			pr_submit_lazy(pr);
+			pr_signal_leftovers(pr);
 			return 0;
 		}
 		pr_evfd_drain(pr);

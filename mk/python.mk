@@ -11,6 +11,7 @@
 PYTHON      ?= /usr/bin/python3
 PYTHON_PKGS := python3-dev python3-pytest python3-pytest-asyncio
 PYTEST_ARGS ?=
+PYTEST_TIMEOUT ?= 900
 
 # One interpreter start for the three facts: headers, module suffix, version.
 PY_CFG := $(shell $(PYTHON) -c 'import sys, sysconfig; print(sysconfig.get_path("include"), \
@@ -41,7 +42,7 @@ $(PY_MOD): $(PY_DIR)/_pidring.c $(PY_DIR)/_pidring.map $(ENGINE_PIC)
 python-check: python $(B)/pidring-child
 	cd python && PYTHONPATH=$(CURDIR)/python PYTHONDONTWRITEBYTECODE=1 \
 		PIDRING_CHILD=$(CURDIR)/$(B)/pidring-child \
-		$(PYTHON) -m pytest -p no:cacheprovider -ra $(PYTEST_ARGS)
+		timeout -k 10 $(PYTEST_TIMEOUT) $(PYTHON) -m pytest -p no:cacheprovider -ra $(PYTEST_ARGS)
 
 python-install: python
 	install -d $(DESTDIR)$(PYTHON_SITEDIR)/pidring
