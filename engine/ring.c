@@ -543,8 +543,6 @@ static void pr_evfd_drain(struct pidring *pr)
  */
 static bool pr_cq_behind(struct pidring *pr)
 {
-	if (pr->attached)
-		return false;   /* the caller's CQ: the caller's business */
 	return io_uring_cq_ready(pr->ring) ||
 	       (IO_URING_READ_ONCE(*pr->ring->sq.kflags) & IORING_SQ_CQ_OVERFLOW);
 }
@@ -697,7 +695,8 @@ int pidring_wait(struct pidring *pr, struct pidring_event *ev, unsigned max,
  * not wake a poll() on the ring fd, and events already copied into our queue
  * are no longer in the CQ for the ring fd to report. The eventfd is signalled
  * by the kernel as completions are queued, and by pidring_wait itself when it
- * returns with events left over.
+ * returns with events left over or with completions the kernel still holds
+ * (pr_signal_leftovers). An attached engine has no eventfd.
  */
 int pidring_fd(struct pidring *pr)
 {
