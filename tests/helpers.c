@@ -401,6 +401,45 @@ static int is_executable(const char *path)
     return stat(path, &st) == 0 && S_ISREG(st.st_mode) && access(path, X_OK) == 0;
 }
 
+static char staged_dir[64], staged_path[PATH_MAX];
+
+void th_stage_child(uid_t owner)
+{
+    const char *src = th_child_path();
+    char buf[65536];
+    ssize_t n;
+    int in, out;
+
+    snprintf(staged_dir, sizeof staged_dir, "/tmp/pidring-child.XXXXXX");
+    cr_assert_not_null(mkdtemp(staged_dir), "mkdtemp: %s", strerror(errno));
+    snprintf(staged_path, sizeof staged_path, "%s/pidring-child", staged_dir);
+    in = open(src, O_RDONLY | O_CLOEXEC);
+    cr_assert_geq(in, 0, "open %s: %s", src, strerror(errno));
+    out = open(staged_path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0755);
+    cr_assert_geq(out, 0, "create %s: %s", staged_path, strerror(errno));
+    while ((n = read(in, buf, sizeof buf)) > 0)
+        cr_assert_eq(write(out, buf, (size_t)n), n, "copy to %s: %s", staged_path,
+                     strerror(errno));
+    cr_assert_eq(n, 0, "read %s: %s", src, strerror(errno));
+    close(in);
+    cr_assert_eq(close(out), 0, "close %s: %s", staged_path, strerror(errno));
+    /* mkdtemp made the directory 0700; the other uid must enter it. */
+    cr_assert_eq(chmod(staged_dir, 0755), 0, "chmod: %s", strerror(errno));
+    cr_assert_eq(chown(staged_path, owner, (gid_t)-1), 0, "chown: %s", strerror(errno));
+    cr_assert_eq(chown(staged_dir, owner, (gid_t)-1), 0, "chown: %s", strerror(errno));
+}
+
+void th_unstage_child(void)
+{
+    if (!staged_path[0])
+        return;
+    if (unlink(staged_path) < 0)
+        cr_expect_fail("unlink %s: %s", staged_path, strerror(errno));
+    if (rmdir(staged_dir) < 0)
+        cr_expect_fail("rmdir %s: %s", staged_dir, strerror(errno));
+    staged_path[0] = staged_dir[0] = '\0';
+}
+
 const char *th_child_path(void)
 {
     static char path[PATH_MAX];
@@ -410,6 +449,8 @@ const char *th_child_path(void)
     char *slash;
     ssize_t n;
 
+    if (staged_path[0])
+        return staged_path;
     if (env && *env) {
         if (realpath(env, path) && is_executable(path))
             return path;

@@ -92,6 +92,17 @@ void th_rmtree(const char *dir);
  */
 const char *th_child_path(void);
 
+/*
+ * For a test that runs its children (or itself) as another uid: copies
+ * pidring-child into a fresh 0755 directory /tmp/pidring-child.XXXXXX, both
+ * owned by `owner`, and makes th_child_path() return that copy until
+ * th_unstage_child(). The build's own copy may sit under a directory that
+ * uid cannot enter (a clone under a 0700 home, or mktemp -d). Call it while
+ * still privileged; th_unstage_child() works as `owner` or as root.
+ */
+void th_stage_child(uid_t owner);
+void th_unstage_child(void);
+
 /* CLOCK_MONOTONIC in nanoseconds (the clock pidring_event times use). */
 uint64_t th_now_ns(void);
 

@@ -949,6 +949,8 @@ BOTH(limits, nproc_rlimit)
 			cr_skip_test("uid %u already runs processes here", LX_NPROC_UID);
 			return;
 		}
+		/* This worker and its runners run as that uid from here on. */
+		th_stage_child(LX_NPROC_UID);
 		cr_assert_eq(chown(dir, LX_NPROC_UID, LX_NPROC_UID), 0, "chown: %s",
 			     strerror(errno));
 		cr_assert_eq(setgroups(0, NULL), 0, "setgroups: %s", strerror(errno));
@@ -962,6 +964,7 @@ BOTH(limits, nproc_rlimit)
 	cr_assert_geq(tasks, 1);
 	cr_assert_eq(getrlimit(RLIMIT_NPROC, &rl), 0);
 	if (rl.rlim_max != RLIM_INFINITY && rl.rlim_max < (rlim_t)(tasks + ROOM)) {
+		th_unstage_child();
 		th_rmtree(dir);
 		free(dir);
 		cr_skip_test("RLIMIT_NPROC hard limit %llu, %d tasks of uid %d already",
@@ -973,6 +976,7 @@ BOTH(limits, nproc_rlimit)
 	lx_open(&f, flags, 0, 0, dir);
 	lx_nproc_body(&f, ROOM);
 	fx_close(&f);
+	th_unstage_child();
 }
 
 /* =====================================================================

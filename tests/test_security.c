@@ -168,6 +168,7 @@ BOTH(security, credentials_dropped_as_root)
 		return;
 	}
 	cr_assert_eq(setgroups(2, ours), 0, "setgroups: %s", strerror(errno));
+	th_stage_child(0);      /* the runner is exec'd as uid 65534 */
 	fx_open(&s, flags);
 
 	/* All three. */
@@ -233,6 +234,7 @@ BOTH(security, credentials_dropped_as_root)
 		se_ready_done(&s, id, PIDRING_CANCELLED, CLD_KILLED, SIGKILL);
 	}
 	fx_close(&s);
+	th_unstage_child();
 }
 
 /* groups NULL with a count is refused before anything runs. */
