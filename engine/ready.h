@@ -8,6 +8,7 @@
 struct pr_spawn_env {
 	char **argv;     /* NULL: use the spec's */
 	char **envp;     /* NULL: use the spec's */
+	char **envs;     /* the spec's envp with {socket} replaced (envp shares it) */
 };
 
 struct pr_notify_msg {

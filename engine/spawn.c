@@ -432,7 +432,8 @@ int pr_clone(struct pidring *pr, struct pr_proc *p, const struct pidring_spawn *
 
 #define PR_SPAWN_FLAGS (PIDRING_SPAWN_SETSID | PIDRING_SPAWN_KEEP_PGRP | \
 			PIDRING_SPAWN_SETUID | PIDRING_SPAWN_SETGID | \
-			PIDRING_SPAWN_SETGROUPS | PIDRING_SPAWN_NO_NEW_PRIVS)
+			PIDRING_SPAWN_SETGROUPS | PIDRING_SPAWN_NO_NEW_PRIVS | \
+			PIDRING_SPAWN_SOCKET)
 
 /*
  * Everything about a spec that can be checked without the kernel. Pure, so

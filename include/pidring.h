@@ -127,6 +127,8 @@ struct pidring_fd_map { int parent_fd, child_fd; };
 #define PIDRING_SPAWN_SETGID     (1u << 3) /* child runs as spec.gid */
 #define PIDRING_SPAWN_SETGROUPS  (1u << 4) /* supplementary groups = spec.groups */
 #define PIDRING_SPAWN_NO_NEW_PRIVS (1u << 5) /* PR_SET_NO_NEW_PRIVS before exec */
+#define PIDRING_SPAWN_SOCKET     (1u << 6) /* a per-spawn socket path in any ready
+                                              mode (see "The socket" below) */
 
 struct pidring_rlimit { int resource; uint64_t cur, max; }; /* RLIMIT_*, RLIM_INFINITY */
 
@@ -168,11 +170,21 @@ struct pidring_spawn {
  * PIDRING_SPAWN_KEEP_PGRP), PR_SET_PDEATHSIG(SIGKILL) tied to the calling
  * thread, fds 0, 1, 2 and the mapped ones and nothing else, cwd, execve.
  *
+ * The socket: a proc gets a per-spawn AF_UNIX path in the engine's instance
+ * directory when it is PIDRING_READY_BIND, when it asks with
+ * PIDRING_SPAWN_SOCKET, or when "{socket}" appears in its argv or envp,
+ * whatever its ready mode (an sd_notify daemon still serves on a socket).
+ * Then every "{socket}" in argv and in envp is replaced by the path,
+ * PIDRING_SOCKET=<path> is in its environment, pidring_socket_path returns
+ * it, and the reap chain unlinks it before DONE. Only BIND waits for the
+ * socket to accept; NOTIFY waits for READY=1 and EXEC for the exec.
+ *
  * Errors: -EINVAL (NULL engine, spec, path or argv, empty argv, unknown flags
  * or ready mode, ready_timeout_ms over a day, negative or duplicate child fd,
  * nfds > 0 with fds NULL, more than 1024 fds, rlimits NULL with a count or
  * more than 64, groups NULL with a count or more than 65536 under
- * PIDRING_SPAWN_SETGROUPS, an unknown rlimit resource or cur > max), -EBADF (a parent fd that
+ * PIDRING_SPAWN_SETGROUPS, an unknown rlimit resource or cur > max,
+ * "{socket}" in path or cwd, where it is never replaced), -EBADF (a parent fd that
  * is not open), -EAGAIN (max_procs live, or clone refused), -ESHUTDOWN (an
  * attached engine that pidring_destroy is closing), -EEXIST (a file
  * that is not a socket sits at the bind socket's path), and the child's own
@@ -216,8 +228,9 @@ PIDRING_API int pidring_stop(struct pidring *pr, pidring_id id, unsigned grace_m
 PIDRING_API int pidring_pid(struct pidring *pr, pidring_id id);
 
 /*
- * Copy the proc's bind socket path into buf (NUL-terminated); returns its
- * length. Errors: -ESRCH, -ENOENT (proc has no bind socket), -ENAMETOOLONG
+ * Copy the proc's socket path into buf (NUL-terminated); returns its
+ * length. Errors: -ESRCH, -ENOENT (proc has no socket: see "The socket" at
+ * pidring_spawn), -ENAMETOOLONG
  * (buf too small), -EINVAL (pr or buf NULL).
  */
 PIDRING_API int pidring_socket_path(struct pidring *pr, pidring_id id, char *buf,

@@ -99,6 +99,7 @@ struct sp {
     unsigned nfds;
     char *const *envp;
     void *user;
+    unsigned flags;                 /* PIDRING_SPAWN_* */
 };
 
 /* Spawn pidring-child with args (NULL-terminated, argv[0] not included). */
@@ -124,6 +125,7 @@ static int spawn_args(struct pidring *pr, pidring_id *id, const struct sp *o,
     s.ready = o->ready;
     s.ready_timeout_ms = o->timeout_ms;
     s.user = o->user;
+    s.flags = o->flags;
     return pidring_spawn(pr, &s, id);
 }
 
@@ -2094,4 +2096,318 @@ BOTH(probe_on_full_backlog)
     th_leak_check(&c.b, c.dir);
     th_rmtree(c.dir);
     free(c.dir);
+}
+
+/* ==== The socket in every ready mode ==== */
+
+/* Spawn with fd 3 the write end of a pipe; the child's --report-fd report
+ * (its fds and environment) is read into report. */
+static pidring_id spawn_reporting(struct ctx *c, struct sp *o, const char *const *args,
+                                  char *report, size_t len)
+{
+    struct pidring_fd_map map;
+    pidring_id id;
+    int p[2];
+
+    cr_assert_eq(pipe2(p, O_CLOEXEC), 0);
+    map = (struct pidring_fd_map){ p[1], 3 };
+    o->fds = &map;
+    o->nfds = 1;
+    id = spawn_ok(c->pr, o, args);
+    close(p[1]);
+    read_pipe(p[0], report, len);
+    return id;
+}
+
+/*
+ * NOTIFY and EXEC procs get the per-spawn socket when they name {socket}
+ * (argv or envp) or ask with PIDRING_SPAWN_SOCKET: the path is substituted,
+ * in PIDRING_SOCKET, returned by pidring_socket_path, reachable, and removed
+ * by the reap. Without either they get none, and no PIDRING_SOCKET.
+ */
+BOTH(socket_in_notify_and_exec_modes)
+{
+    static char *const env_tok[] = { "A=1", "X=<{socket}>", NULL };
+    static char *const env_plain[] = { "A=1", "PIDRING_SOCKET=stale", NULL };
+    struct ctx c;
+    char path[PATH_MAX], val[PATH_MAX + 8], want[PATH_MAX + 8], report[8192];
+    struct pidring_event rd;
+    pidring_id id;
+
+    ctx_open(&c, flags);
+
+    /* NOTIFY, {socket} in argv: binds there, then says READY=1. */
+    {
+        struct sp o = { .ready = PIDRING_READY_NOTIFY, .envp = env_plain };
+
+        id = spawn_reporting(&c, &o, ARGS("--socket", "{socket}", "--bind-after-ms", "0",
+                                          "--notify-after-ms", "20", "--report-fd", "3"),
+                             report, sizeof report);
+        sock_path(c.pr, id, path, sizeof path);
+        cr_assert_eq(report_env(report, "PIDRING_SOCKET", val, sizeof val), 1, "%s", report);
+        cr_assert_str_eq(val, path);
+        cr_assert_eq(report_env(report, "NOTIFY_SOCKET", NULL, 0), 1, "%s", report);
+        rd = expect_event(c.pr, PIDRING_EV_READY, id);
+        (void)rd;
+        cr_assert_eq(connect_to(path), 0);
+        cancel_done(c.pr, id);
+        expect_gone(path);
+    }
+    /* EXEC, PIDRING_SPAWN_SOCKET and no token: the child binds PIDRING_SOCKET. */
+    {
+        struct sp o = { .ready = PIDRING_READY_EXEC, .envp = env_plain,
+                        .flags = PIDRING_SPAWN_SOCKET };
+
+        id = spawn_reporting(&c, &o, ARGS("--bind-after-ms", "0", "--report-fd", "3"),
+                             report, sizeof report);
+        sock_path(c.pr, id, path, sizeof path);
+        cr_assert_eq(report_env(report, "PIDRING_SOCKET", val, sizeof val), 1, "%s", report);
+        cr_assert_str_eq(val, path);
+        expect_event(c.pr, PIDRING_EV_READY, id);
+        wait_socket_file(c.pr, path);
+        cr_assert_eq(connect_to(path), 0);
+        cancel_done(c.pr, id);
+        expect_gone(path);
+    }
+    /* EXEC, {socket} in an envp value: replaced there too. */
+    {
+        struct sp o = { .ready = PIDRING_READY_EXEC, .envp = env_tok };
+
+        id = spawn_reporting(&c, &o, ARGS("--sleep-forever", "--report-fd", "3"),
+                             report, sizeof report);
+        sock_path(c.pr, id, path, sizeof path);
+        cr_assert_eq(report_env(report, "X", val, sizeof val), 1, "%s", report);
+        snprintf(want, sizeof want, "<%s>", path);
+        cr_assert_str_eq(val, want);
+        cr_assert_str_eq(env_tok[1], "X=<{socket}>");    /* the caller's is untouched */
+        cr_assert_eq(report_env(report, "PIDRING_SOCKET", val, sizeof val), 1);
+        cr_assert_str_eq(val, path);
+        expect_event(c.pr, PIDRING_EV_READY, id);
+        cancel_done(c.pr, id);                 /* never bound: the UNLINKAT finds none */
+        expect_gone(path);
+    }
+    /* EXEC without either: no socket, and the caller's PIDRING_SOCKET is
+     * passed as given (it is not ours to remove). */
+    {
+        struct sp o = { .ready = PIDRING_READY_EXEC, .envp = env_plain };
+
+        id = spawn_reporting(&c, &o, ARGS("--sleep-forever", "--report-fd", "3"),
+                             report, sizeof report);
+        cr_assert_eq(pidring_socket_path(c.pr, id, path, sizeof path), -ENOENT);
+        cr_assert_eq(report_env(report, "PIDRING_SOCKET", val, sizeof val), 1);
+        cr_assert_str_eq(val, "stale");
+        expect_event(c.pr, PIDRING_EV_READY, id);
+        cancel_done(c.pr, id);
+    }
+    ctx_close(&c);
+}
+
+/* {socket} where it is never replaced (path, cwd) is refused, not passed on. */
+BOTH(socket_token_where_not_replaced_is_einval)
+{
+    struct ctx c;
+    pidring_id id = 0;
+    char *const argv[] = { "x", NULL };
+    struct pidring_spawn s = { .argv = argv, .ready = PIDRING_READY_EXEC };
+
+    ctx_open(&c, flags);
+    s.path = "/tmp/{socket}";
+    cr_assert_eq(pidring_spawn(c.pr, &s, &id), -EINVAL);
+    s.path = th_child_path();
+    s.cwd = "/tmp/{socket}";
+    cr_assert_eq(pidring_spawn(c.pr, &s, &id), -EINVAL);
+    s.ready = PIDRING_READY_BIND;
+    cr_assert_eq(pidring_spawn(c.pr, &s, &id), -EINVAL);
+    cr_assert_eq(id, 0);
+    cr_assert_eq(pidring_live(c.pr), 0);
+    expect_no_event_now(c.pr);
+    ctx_close(&c);
+}
+
+/* ==== Stock sd_notify daemons (run when installed; make deps installs them) ==== */
+
+static const char *find_exe(const char *name)
+{
+    static const char *const dirs[] = { "/usr/sbin", "/usr/bin", "/sbin", "/bin" };
+    static char path[PATH_MAX];
+
+    for (size_t i = 0; i < sizeof dirs / sizeof dirs[0]; i++) {
+        snprintf(path, sizeof path, "%s/%s", dirs[i], name);
+        if (access(path, X_OK) == 0)
+            return path;
+    }
+    return NULL;
+}
+
+/* Connect to path (driving the engine while the daemon is not listening
+ * yet: no event may come meanwhile), send req, read until the peer closes or
+ * want shows up. */
+static void expect_answer(struct pidring *pr, const char *path, const char *req,
+                          const char *want)
+{
+    struct sockaddr_un sa = { .sun_family = AF_UNIX };
+    struct timeval tv = { .tv_sec = 10 };
+    uint64_t end = th_now_ns() + (uint64_t)EV_WAIT_MS * MS;
+    char buf[4096];
+    size_t got = 0;
+    int fd, err = 0;
+
+    strcpy(sa.sun_path, path);
+    for (;;) {
+        fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        cr_assert_geq(fd, 0);
+        if (connect(fd, (struct sockaddr *)&sa, sizeof sa) == 0)
+            break;
+        cr_assert(errno == ENOENT || errno == ECONNREFUSED, "connect %s: %s", path,
+                  strerror(errno));
+        close(fd);
+        cr_assert_lt(th_now_ns(), end, "%s never accepted", path);
+        expect_quiet(pr, 5);
+    }
+    cr_assert_eq(setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv), 0);
+    cr_assert_eq(write(fd, req, strlen(req)), (ssize_t)strlen(req));
+    buf[0] = '\0';
+    while (got < sizeof buf - 1 && !strstr(buf, want)) {
+        ssize_t n = read(fd, buf + got, sizeof buf - 1 - got);
+
+        if (n < 0 && errno == EINTR)    /* a signal came: read again */
+            continue;
+        if (n <= 0) {
+            err = n < 0 ? errno : 0;
+            break;
+        }
+        got += (size_t)n;
+        buf[got] = '\0';
+    }
+    close(fd);
+    cr_assert(strstr(buf, want), "%s answered %zu bytes without \"%s\" (%s): %.200s",
+              path, got, want, err ? strerror(err) : "EOF", buf);
+}
+
+struct daemon {
+    const char *exe;
+    char *const *argv;
+    unsigned sflags;              /* PIDRING_SPAWN_* */
+    const char *cwd;
+    const char *req, *want;       /* a request on its socket, and the answer */
+    bool term_kills;              /* SIGTERM may kill it rather than make it exit 0 */
+};
+
+/* A daemon's life: READY (by sd_notify, or at exec), answers on its socket,
+ * ended by pidring_stop (it exits 0, or dies of SIGTERM when term_kills) or
+ * by pidring_cancel, and leaves nothing: no socket, nothing in its cwd. */
+static void daemon_life(unsigned flags, const struct daemon *d, enum pidring_ready mode,
+                        bool cancel)
+{
+    static char *const envp[] = { "PATH=/usr/sbin:/usr/bin:/sbin:/bin", NULL };
+    struct pidring_spawn s = {
+        .path = d->exe, .argv = d->argv, .envp = envp, .cwd = d->cwd,
+        .flags = d->sflags, .ready = mode, .ready_timeout_ms = 20000,
+    };
+    struct ctx c;
+    struct pidring_event ev;
+    char path[PATH_MAX], status[256], s2[256];
+    pidring_id id = 0;
+    int r;
+
+    ctx_open(&c, flags);
+    r = pidring_spawn(c.pr, &s, &id);
+    cr_assert_eq(r, 0, "spawn %s: %d (%s)", d->exe, r, strerror(-r));
+    sock_path(c.pr, id, path, sizeof path);
+    cr_assert_eq(th_wait_event(c.pr, &ev, 25000), 1, "%s never came READY", d->exe);
+    cr_assert_eq((int)ev.type, PIDRING_EV_READY, "%s: %s", d->exe,
+                 ev_str(&ev, s2, sizeof s2));
+    cr_assert_geq(pidring_status(c.pr, id, status, sizeof status), 0);
+    cr_log_info("%s READY, STATUS=\"%s\"", d->exe, status);
+    expect_answer(c.pr, path, d->req, d->want);
+    if (cancel) {
+        cancel_done(c.pr, id);
+    } else {
+        cr_assert_eq(pidring_stop(c.pr, id, 10000), 0);
+        ev = expect_event(c.pr, PIDRING_EV_DONE, id);
+        if (d->term_kills && ev.code == CLD_KILLED)
+            check_done(&ev, PIDRING_STOPPED, CLD_KILLED, SIGTERM);
+        else
+            check_done(&ev, PIDRING_STOPPED, CLD_EXITED, 0);
+    }
+    expect_gone(path);
+    cr_assert_eq(th_dir_entries(d->cwd, s2, sizeof s2), 0, "left in %s's cwd: %s",
+                 d->exe, s2);
+    ctx_close(&c);
+}
+
+/* redis-server --supervised systemd, its socket named by {socket} in argv:
+ * NOTIFY (stopped, then cancelled) and EXEC mode. */
+BOTH(redis_server_notify)
+{
+    const char *exe = find_exe("redis-server");
+    char *cwd;
+
+    if (!exe) {
+        cr_skip_test("redis-server is not installed (make deps installs it)");
+        return;
+    }
+    cwd = th_mkdtemp();
+    {
+        char *const argv[] = { "redis-server", "--supervised", "systemd", "--port", "0",
+                               "--unixsocket", "{socket}", "--save", "",
+                               "--appendonly", "no", "--dir", cwd, "--logfile", "",
+                               NULL };
+        struct daemon d = { .exe = exe, .argv = argv, .cwd = cwd,
+                            .req = "PING\r\n", .want = "+PONG" };
+
+        daemon_life(flags, &d, PIDRING_READY_NOTIFY, false);   /* SIGTERM: exits 0 */
+        daemon_life(flags, &d, PIDRING_READY_NOTIFY, true);
+        daemon_life(flags, &d, PIDRING_READY_EXEC, true);
+    }
+    th_rmtree(cwd);
+    free(cwd);
+}
+
+/* HAProxy in master-worker mode (-Ws): the master says READY=1 once its
+ * worker runs. Its listener is named by PIDRING_SOCKET from the environment
+ * (no {socket} anywhere: PIDRING_SPAWN_SOCKET asks for it). */
+BOTH(haproxy_notify)
+{
+    static const char cfg[] =
+        "global\n"
+        "    maxconn 64\n"
+        "defaults\n"
+        "    mode http\n"
+        "    timeout connect 5s\n"
+        "    timeout client 5s\n"
+        "    timeout server 5s\n"
+        "frontend f\n"
+        "    bind \"unix@${PIDRING_SOCKET}\"\n"
+        "    http-request return status 200 content-type text/plain string pong\n";
+    const char *exe = find_exe("haproxy");
+    char *cwd, *cfgdir, file[PATH_MAX];
+    FILE *f;
+
+    if (!exe) {
+        cr_skip_test("haproxy is not installed (make deps installs it)");
+        return;
+    }
+    cwd = th_mkdtemp();
+    cfgdir = th_mkdtemp();
+    snprintf(file, sizeof file, "%s/haproxy.cfg", cfgdir);
+    f = fopen(file, "w");
+    cr_assert_not_null(f);
+    cr_assert_eq(fputs(cfg, f) >= 0, 1);
+    cr_assert_eq(fclose(f), 0);
+    {
+        char *const argv[] = { "haproxy", "-Ws", "-q", "-f", file, NULL };
+        struct daemon d = { .exe = exe, .argv = argv, .sflags = PIDRING_SPAWN_SOCKET,
+                            .cwd = cwd, .req = "GET / HTTP/1.0\r\n\r\n", .want = "pong",
+                            .term_kills = true };
+
+        /* SIGTERM reaches the whole group: the master exits 0 once its
+         * worker has stopped; in some runs here it dies of the signal. */
+        daemon_life(flags, &d, PIDRING_READY_NOTIFY, false);
+        daemon_life(flags, &d, PIDRING_READY_NOTIFY, true);
+    }
+    th_rmtree(cfgdir);
+    th_rmtree(cwd);
+    free(cfgdir);
+    free(cwd);
 }
