@@ -135,7 +135,7 @@ $(TEST_BIN): $(TEST_OBJ) $(STLIB)
 	$(Q)$(CC) $(CFLAGS) -o $@ $(TEST_OBJ) $(STLIB) $(URING_LIBS) -lcriterion -lpthread
 
 # Packages the build and the tests need, by the command that shows each one.
-DEB_PKGS = liburing-dev libcriterion-dev pkg-config gcc make libc6-dev gnuplot-nox $(QUALITY_PKGS) $(PYTHON_PKGS)
+DEB_PKGS = liburing-dev libcriterion-dev pkg-config gcc make libc6-dev gnuplot-nox $(QUALITY_PKGS) $(PYTHON_PKGS) $(EXAMPLE_PKGS)
 deps:
 	@missing=; for p in $(DEB_PKGS); do \
 		dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'ok installed' || missing="$$missing $$p"; \
