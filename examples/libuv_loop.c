@@ -18,6 +18,7 @@
 #define _GNU_SOURCE
 #include "common.h"
 
+#include <signal.h>
 #include <uv.h>
 
 /* One runner and our connection to it. */
@@ -203,6 +204,9 @@ int main(int argc, char **argv)
 
 	if (start(&st, "libuv_loop", argc, argv))
 		return 1;
+	/* libuv writes with write(2): a runner that went away would kill us
+	 * with SIGPIPE instead of failing the write with EPIPE. */
+	signal(SIGPIPE, SIG_IGN);
 	o.runtime_dir = st.rundir;
 	r = pidring_new(&pr, &o);
 	if (r < 0)
