@@ -118,7 +118,7 @@ static void on_own_cqe(const struct io_uring_cqe *cqe)
 	}
 	c->ans[c->got] = '\0';
 	if (strcmp(c->ans, c->req)) {
-		failed = say(&st, "runner %u answered \"%s\"", c->index, c->ans);
+		failed = say(&st, "runner %u: the answer is not the request", c->index);
 		return;
 	}
 	close(c->fd);
@@ -126,8 +126,8 @@ static void on_own_cqe(const struct io_uring_cqe *cqe)
 	/* Everyone answered: stop them all. SIGTERM now, SIGKILL after the
 	 * grace; pidring_stop submits the ring (our SQEs with it). */
 	if (++answered == RUNNERS)
-		for (int i = 0; i < RUNNERS; i++)
-			pidring_stop(pr, conns[i].id, GRACE_MS);
+		for (int i = 0; i < RUNNERS && !failed; i++)
+			failed = stop_runner(pr, &st, conns[i].id);
 }
 
 static void on_event(const struct pidring_event *ev)

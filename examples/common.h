@@ -115,6 +115,16 @@ static int spawn_runner(struct pidring *pr, const struct start *st, void *user,
 	return 0;
 }
 
+/* SIGTERM now, SIGKILL if it is still there after GRACE_MS; DONE follows. */
+static int stop_runner(struct pidring *pr, const struct start *st, pidring_id id)
+{
+	int r = pidring_stop(pr, id, GRACE_MS);
+
+	if (r < 0)
+		return say(st, "pidring_stop: %s", strerror(-r));
+	return 0;
+}
+
 /* The line sent to runner i; the answer must be the same bytes. */
 static void request_line(char *buf, size_t len, unsigned i)
 {

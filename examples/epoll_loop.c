@@ -112,7 +112,7 @@ static void conn_read(struct conn *c)
 		return;
 	c->ans[c->got] = '\0';
 	if (strcmp(c->ans, c->req)) {
-		failed = say(&st, "runner %u answered \"%s\"", c->index, c->ans);
+		failed = say(&st, "runner %u: the answer is not the request", c->index);
 		return;
 	}
 	close(c->fd);          /* also takes it out of the epoll set */
@@ -120,8 +120,8 @@ static void conn_read(struct conn *c)
 	/* Everyone answered: stop them all. SIGTERM now, SIGKILL after the
 	 * grace; each DONE comes through pidring_fd like any event. */
 	if (++answered == RUNNERS)
-		for (int i = 0; i < RUNNERS; i++)
-			pidring_stop(pr, conns[i].id, GRACE_MS);
+		for (int i = 0; i < RUNNERS && !failed; i++)
+			failed = stop_runner(pr, &st, conns[i].id);
 }
 
 static void on_event(const struct pidring_event *ev)

@@ -89,7 +89,7 @@ static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
 	}
 	c->ans[c->got] = '\0';
 	if (strcmp(c->ans, c->req)) {
-		failed = say(&st, "runner %u answered \"%s\"", c->index, c->ans);
+		failed = say(&st, "runner %u: the answer is not the request", c->index);
 		close_all();
 		return;
 	}
@@ -98,8 +98,9 @@ static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
 	/* Everyone answered: stop them all. SIGTERM now, SIGKILL after the
 	 * grace; each DONE comes through pidring_fd like any event. */
 	if (++answered == RUNNERS)
-		for (int i = 0; i < RUNNERS; i++)
-			pidring_stop(pr, conns[i].id, GRACE_MS);
+		for (int i = 0; i < RUNNERS && !failed; i++)
+			if ((failed = stop_runner(pr, &st, conns[i].id)))
+				close_all();
 }
 
 static void on_written(uv_write_t *w, int status)
