@@ -138,7 +138,7 @@ $(TEST_BIN): $(TEST_OBJ) $(STLIB)
 # Stock sd_notify daemons the readiness tests start (they skip without them).
 DAEMON_PKGS = redis-server haproxy
 DEB_PKGS = liburing-dev libcriterion-dev pkg-config gcc make libc6-dev gnuplot-nox \
-	$(DAEMON_PKGS) $(QUALITY_PKGS) $(PYTHON_PKGS)
+	$(DAEMON_PKGS) $(QUALITY_PKGS) $(PYTHON_PKGS) $(EXAMPLE_PKGS)
 deps:
 	@missing=; for p in $(DEB_PKGS); do \
 		dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'ok installed' || missing="$$missing $$p"; \

@@ -3,114 +3,149 @@
  *
  * The program runs one liburing loop. pidring puts its SQEs on that ring;
  * the loop reaps every CQE, hands the engine's to pidring_handle_cqe (one
- * mask test tells them apart) and handles its own: here, a CONNECT and a
- * READ per runner, issued on the same ring once the runner is READY.
+ * mask test tells them apart) and handles its own: here, a CONNECT, a
+ * WRITE and READs per runner, issued on the same ring.
  *
- * It spawns 100 bind runners, waits until each is READY, connects to each
- * over its socket and reads until the runner closes the connection, stops
- * them all with a grace, destroys the engine, and checks that nothing is
- * left: no child, no file in the runtime directory. Exit 0 only then.
+ * It spawns 100 bind runners, waits until all are READY, talks to each
+ * (a line written, the same line read back), stops them all with a grace,
+ * waits for every DONE, destroys the engine and checks that nothing is
+ * left: no child, no extra fd, no socket file. Exit 0 only then, else 1
+ * with a one-line reason.
  *
  * Usage: attach_liburing [path-to-runner]   (default: $PIDRING_CHILD, then
  * build/pidring-child). Build: cc attach_liburing.c -lpidring -luring
  */
 #define _GNU_SOURCE
-#include <dirent.h>
-#include <errno.h>
+#include "common.h"
+
 #include <liburing.h>
-#include <pidring.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
 #include <sys/socket.h>
 #include <sys/un.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
-#define N 100
-
-/* The program's own operations, one per runner at a time. */
+/* One runner and the program's own operation on it, one at a time. */
 struct conn {
 	pidring_id id;
-	int fd;
+	unsigned index;
+	int fd;                /* our socket to the runner; -1 when closed */
 	struct sockaddr_un sun;
-	char buf[64];
-	enum { C_NONE, C_CONNECT, C_READ, C_TALKED } step;
+	char req[32];          /* what we send */
+	char ans[32];          /* what came back so far */
+	size_t got;
+	enum { C_CONNECT, C_WRITE, C_READ } step;
 };
 
-static struct conn conns[N];
-static unsigned ready, talked, done, failed;
+static struct start st;
+static struct pidring *pr;
+static struct io_uring ring;
+static struct conn conns[RUNNERS];
+static unsigned ready, answered, done;
+static int failed;
 
 /* An SQE of ours; a full SQ is submitted first (pidring's SQEs with it). */
-static struct io_uring_sqe *get_sqe(struct io_uring *ring)
+static struct io_uring_sqe *get_sqe(void)
 {
-	struct io_uring_sqe *sqe = io_uring_get_sqe(ring);
+	struct io_uring_sqe *sqe = io_uring_get_sqe(&ring);
 
-	if (!sqe && io_uring_submit(ring) >= 0)
-		sqe = io_uring_get_sqe(ring);
+	if (!sqe && io_uring_submit(&ring) >= 0)
+		sqe = io_uring_get_sqe(&ring);
+	if (!sqe)
+		failed = say(&st, "no SQE");
 	return sqe;
 }
 
-static void put_connect(struct io_uring *ring, struct pidring *pr, struct conn *c)
+/* The next step's SQE: a pointer as user_data, never pidring's tag. */
+static void conn_step(struct conn *c)
 {
-	struct io_uring_sqe *sqe = get_sqe(ring);
+	struct io_uring_sqe *sqe = get_sqe();
+
+	if (!sqe)
+		return;
+	if (c->step == C_CONNECT)
+		io_uring_prep_connect(sqe, c->fd, (struct sockaddr *)&c->sun, sizeof(c->sun));
+	else if (c->step == C_WRITE)
+		io_uring_prep_send(sqe, c->fd, c->req, strlen(c->req), MSG_NOSIGNAL);
+	else
+		io_uring_prep_recv(sqe, c->fd, c->ans + c->got, sizeof(c->ans) - 1 - c->got, 0);
+	io_uring_sqe_set_data(sqe, c);
+}
+
+static void conn_start(struct conn *c)
+{
+	int r;
 
 	c->sun.sun_family = AF_UNIX;
-	pidring_socket_path(pr, c->id, c->sun.sun_path, sizeof(c->sun.sun_path));
-	c->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (!sqe || c->fd < 0) {
-		fprintf(stderr, "runner %u: no SQE or socket\n", (unsigned)(c - conns));
-		failed++;
+	r = pidring_socket_path(pr, c->id, c->sun.sun_path, sizeof(c->sun.sun_path));
+	if (r < 0) {
+		failed = say(&st, "runner %u: pidring_socket_path: %s", c->index, strerror(-r));
 		return;
 	}
-	io_uring_prep_connect(sqe, c->fd, (struct sockaddr *)&c->sun, sizeof(c->sun));
-	io_uring_sqe_set_data(sqe, c);    /* a pointer: never pidring's tag */
+	c->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (c->fd < 0) {
+		failed = say(&st, "runner %u: socket: %s", c->index, strerror(errno));
+		return;
+	}
+	request_line(c->req, sizeof(c->req), c->index);
 	c->step = C_CONNECT;
+	conn_step(c);
 }
 
-/* One of our own completions: connected, then read to EOF. */
-static void on_own_cqe(struct io_uring *ring, struct pidring *pr, struct io_uring_cqe *cqe)
+/* One of our own completions: connected, wrote, read up to EOF. */
+static void on_own_cqe(const struct io_uring_cqe *cqe)
 {
 	struct conn *c = io_uring_cqe_get_data(cqe);
-	struct io_uring_sqe *sqe;
 
-	if (cqe->res < 0 || (c->step == C_READ && cqe->res > 0)) {
-		fprintf(stderr, "runner %u: step %d: %d\n", (unsigned)(c - conns), c->step, cqe->res);
-		failed++;
-	}
-	if (c->step == C_CONNECT && cqe->res == 0 && (sqe = get_sqe(ring))) {
-		io_uring_prep_read(sqe, c->fd, c->buf, sizeof(c->buf), 0);
-		io_uring_sqe_set_data(sqe, c);
-		c->step = C_READ;
+	if (failed)
+		return;                    /* winding down: only the engine matters */
+	if (cqe->res < 0) {
+		failed = say(&st, "runner %u: step %d: %s", c->index, c->step, strerror(-cqe->res));
 		return;
 	}
-	/* The runner accepted and closed: we talked. Stop it with a grace. */
+	if (c->step == C_CONNECT || c->step == C_WRITE) {
+		/* A short send of a few bytes on a fresh AF_UNIX socket does not
+		 * happen; a real program would send the rest. */
+		if (c->step == C_WRITE && (size_t)cqe->res != strlen(c->req)) {
+			failed = say(&st, "runner %u: short send", c->index);
+			return;
+		}
+		c->step = c->step == C_CONNECT ? C_WRITE : C_READ;
+		conn_step(c);
+		return;
+	}
+	c->got += (size_t)cqe->res;
+	if (cqe->res > 0 && c->got < sizeof(c->ans) - 1) {
+		conn_step(c);              /* more may come */
+		return;
+	}
+	c->ans[c->got] = '\0';
+	if (strcmp(c->ans, c->req)) {
+		failed = say(&st, "runner %u: the answer is not the request", c->index);
+		return;
+	}
 	close(c->fd);
 	c->fd = -1;
-	c->step = C_TALKED;
-	talked++;
-	pidring_stop(pr, c->id, 1000);
+	/* Everyone answered: stop them all. SIGTERM now, SIGKILL after the
+	 * grace; pidring_stop submits the ring (our SQEs with it). */
+	if (++answered == RUNNERS)
+		for (int i = 0; i < RUNNERS && !failed; i++)
+			failed = stop_runner(pr, &st, conns[i].id);
 }
 
-static void on_event(struct io_uring *ring, struct pidring *pr, const struct pidring_event *ev)
+static void on_event(const struct pidring_event *ev)
 {
-	struct conn *c = ev->user;
-
 	if (ev->type == PIDRING_EV_READY) {
-		ready++;
-		put_connect(ring, pr, c);
+		/* Everyone is up: connect to them all. */
+		if (++ready == RUNNERS)
+			for (int i = 0; i < RUNNERS && !failed; i++)
+				conn_start(&conns[i]);
 		return;
 	}
 	done++;
-	if (ev->reason != PIDRING_STOPPED) {
-		fprintf(stderr, "runner %u: DONE reason %d code %d status %d\n",
-			(unsigned)(c - conns), ev->reason, ev->code, ev->status);
-		failed++;
-	}
+	if (bad_done(&st, ev))
+		failed = 1;
 }
 
 /* One turn of the loop: submit what is queued, wait, sort the CQEs. */
-static void turn(struct io_uring *ring, struct pidring *pr)
+static void turn(void)
 {
 	struct __kernel_timespec ts = { .tv_nsec = 100000000 };
 	struct pidring_event ev[32];
@@ -118,100 +153,62 @@ static void turn(struct io_uring *ring, struct pidring *pr)
 	unsigned head, n = 0;
 	int r;
 
-	io_uring_submit_and_wait_timeout(ring, &cqe, 1, &ts, NULL);
-	io_uring_for_each_cqe(ring, head, cqe) {
+	/* On a DEFER_TASKRUN ring, this entry is what runs the completions. */
+	io_uring_submit_and_wait_timeout(&ring, &cqe, 1, &ts, NULL);
+	io_uring_for_each_cqe(&ring, head, cqe) {
 		if (pidring_owns_cqe(cqe))
 			pidring_handle_cqe(pr, cqe);
 		else
-			on_own_cqe(ring, pr, cqe);
+			on_own_cqe(cqe);
 		n++;
 	}
-	io_uring_cq_advance(ring, n);
+	io_uring_cq_advance(&ring, n);
+	/* The engine's events, from the CQEs just handed over. */
 	while ((r = pidring_wait(pr, ev, 32, 0)) > 0)
 		for (int i = 0; i < r; i++)
-			on_event(ring, pr, &ev[i]);
-}
-
-/* Entries of a directory, "." and ".." not counted (-1: cannot open). */
-static int dir_entries(const char *path)
-{
-	DIR *d = opendir(path);
-	struct dirent *e;
-	int n = 0;
-
-	if (!d)
-		return -1;
-	while ((e = readdir(d)))
-		if (strcmp(e->d_name, ".") && strcmp(e->d_name, ".."))
-			n++;
-	closedir(d);
-	return n;
+			if (!failed)
+				on_event(&ev[i]);
 }
 
 int main(int argc, char **argv)
 {
-	const char *child = argc > 1 ? argv[1] : getenv("PIDRING_CHILD");
-	char rundir[] = "/tmp/pidring-example.XXXXXX";
-	char *cargv[] = { "pidring-child", "--bind-after-ms", "0", NULL };
-	struct io_uring ring;
-	struct pidring *pr;
-	struct pidring_opts o = { .ring = &ring, .runtime_dir = rundir };
-	siginfo_t si;
-	int r, turns, fds0 = dir_entries("/proc/self/fd");
+	struct pidring_opts o = { .ring = &ring };
+	int r;
 
-	if (!child)
-		child = "build/pidring-child";
-	if (!mkdtemp(rundir))
+	if (start(&st, "attach_liburing", argc, argv))
 		return 1;
+	o.runtime_dir = st.rundir;
 	/* The loop's ring: SINGLE_ISSUER | DEFER_TASKRUN where the kernel has them. */
 	r = io_uring_queue_init(256, &ring, IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN);
 	if (r == -EINVAL)
 		r = io_uring_queue_init(256, &ring, 0);
-	if (r < 0 || (r = pidring_new(&pr, &o)) < 0) {
-		fprintf(stderr, "setup: %s\n", strerror(-r));
-		return 1;
-	}
-	for (int i = 0; i < N; i++) {
-		struct pidring_spawn s = {
-			.path = child, .argv = cargv, .ready = PIDRING_READY_BIND,
-			.ready_timeout_ms = 10000, .user = &conns[i],
-		};
+	if (r < 0 || (r = pidring_new(&pr, &o)) < 0)
+		return say(&st, "setup: %s", strerror(-r));
 
+	for (int i = 0; i < RUNNERS && !failed; i++) {
+		conns[i].index = (unsigned)i;
 		conns[i].fd = -1;
-		r = pidring_spawn(pr, &s, &conns[i].id);
-		if (r < 0) {
-			fprintf(stderr, "spawn %d: %s\n", i, strerror(-r));
-			return 1;
-		}
+		failed = spawn_runner(pr, &st, &conns[i], &conns[i].id);
 	}
-	for (turns = 0; done < N && turns < 300; turns++)
-		turn(&ring, pr);
-	/* Destroy on a shared ring: call again, handing CQEs over, until 0. */
-	while ((r = pidring_destroy(pr, 0)) == -EINPROGRESS)
-		turn(&ring, pr);
-	io_uring_queue_exit(&ring);
+	while (done < RUNNERS && !failed) {
+		turn();
+		if (now_s() > st.deadline)
+			failed = say(&st, "gave up after %d s: %u ready, %u answered, %u done",
+				     DEADLINE_S, ready, answered, done);
+	}
 
-	memset(&si, 0, sizeof(si));
-	r = waitid(P_ALL, 0, &si, WEXITED | WNOHANG | WNOWAIT);
-	printf("attach_liburing: %u ready, %u talked to, %u done, %u failures\n",
-	       ready, talked, done, failed);
-	if (ready != N || talked != N || done != N || failed) {
-		fprintf(stderr, "attach_liburing: not every runner went the whole way\n");
+	/* Destroy on a shared ring: call again, handing CQEs over, until 0.
+	 * On success nothing is live; after a failure it kills the rest. */
+	while ((r = pidring_destroy(pr, 0)) == -EINPROGRESS)
+		turn();
+	if (r < 0 && !failed)
+		failed = say(&st, "pidring_destroy: %s", strerror(-r));
+	io_uring_queue_exit(&ring);        /* cancels any op of ours left */
+	for (int i = 0; i < RUNNERS; i++)
+		if (conns[i].fd >= 0)
+			close(conns[i].fd);
+	if (finish(&st, failed))
 		return 1;
-	}
-	if (r == 0) {
-		fprintf(stderr, "attach_liburing: a child is left (pid %d)\n", (int)si.si_pid);
-		return 1;
-	}
-	if (dir_entries("/proc/self/fd") != fds0) {
-		fprintf(stderr, "attach_liburing: %d fds open, %d at start\n",
-			dir_entries("/proc/self/fd"), fds0);
-		return 1;
-	}
-	if (dir_entries(rundir) != 0) {
-		fprintf(stderr, "attach_liburing: %s is not empty\n", rundir);
-		return 1;
-	}
-	rmdir(rundir);
+	printf("attach_liburing: %u ready, %u answered, %u done, clean\n", ready, answered, done);
 	return 0;
 }

@@ -33,6 +33,9 @@
  *   --bind-after-ms M        at M ms bind an AF_UNIX stream socket to the path
  *   --listen-after-ms L      listen (backlog 128) L ms after the bind (default 0), then
  *                            accept and close every connection until the process ends
+ *   --echo-line              on each accepted connection first read one line (up to
+ *                            4 KiB, at most 1 s for it), write it back, then close; the
+ *                            timeline waits meanwhile. EOF or nothing in time: just close
  *   --notify-after-ms M      at M ms send READY=1 to $NOTIFY_SOCKET ('@' = abstract)
  *   --status TEXT            send STATUS=TEXT right before READY=1 (at start if no
  *                            READY=1 is scheduled)
@@ -87,7 +90,7 @@ static struct {
 	long long tree_depth, tree_width;
 	bool after_set, bind_set, notify_set, extend_set;
 	bool sleep_forever, ignore_term, gc_ignore_term, gc_setsid, garbage;
-	bool notify_from_gc, never_ready, exit_before_ready;
+	bool notify_from_gc, never_ready, exit_before_ready, echo_line;
 	const char *socket, *status, *tree;
 } o = { .report_fd = -1, .argv_echo_fd = -1, .pidfile_fd = -1 };
 
@@ -114,6 +117,7 @@ static const struct optdef {
 	{ "socket", STR, &o.socket, NULL, 0, 0 },
 	{ "bind-after-ms", NUM, &o.bind_ms, &o.bind_set, 0, INT_MAX },
 	{ "listen-after-ms", NUM, &o.listen_ms, NULL, 0, INT_MAX },
+	{ "echo-line", FLAG, &o.echo_line, NULL, 0, 0 },
 	{ "notify-after-ms", NUM, &o.notify_ms, &o.notify_set, 0, INT_MAX },
 	{ "status", STR, &o.status, NULL, 0, 0 },
 	{ "extend-usec", NUM, &o.extend_usec, &o.extend_set, 0, LLONG_MAX },
@@ -561,11 +565,47 @@ static int bind_socket(const char *path)
 	return fd;
 }
 
+/*
+ * --echo-line: the bytes up to and including the first newline go back (all of them
+ * when the peer closes or stops sending first). Bounded, so that a peer that connects
+ * and says nothing (the engine's readiness probe) costs at most a second.
+ */
+static void echo_line(int c)
+{
+	struct pollfd pfd = { .fd = c, .events = POLLIN };
+	char buf[4096];
+	size_t have = 0;
+	char *nl = NULL;
+
+	while (!nl && have < sizeof(buf) && poll(&pfd, 1, 1000) > 0) {
+		ssize_t r = read(c, buf + have, sizeof(buf) - have);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			break;
+		nl = memchr(buf + have, '\n', (size_t)r);
+		have += (size_t)r;
+	}
+	if (nl)
+		have = (size_t)(nl - buf) + 1;
+	/* MSG_NOSIGNAL: a peer that already left must not kill us with SIGPIPE. */
+	for (size_t off = 0; off < have;) {
+		ssize_t w = send(c, buf + off, have - off, MSG_NOSIGNAL);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			break;
+		off += (size_t)w;
+	}
+}
+
 static void accept_all(int lfd)
 {
 	for (;;) {
 		int c = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
 		if (c >= 0) {
+			if (o.echo_line)
+				echo_line(c);
 			close(c);
 			continue;
 		}
