@@ -53,10 +53,13 @@ man-check: $(MAN_OUT) $(B)/man/example $(B)/pidring-child
 	$(Q)tools/man-check.sh pages include/pidring.h docs/man
 	$(Q)tools/man-check.sh render $(MAN_OUT)
 	@echo "  RUN    $(B)/man/example"
-	$(Q)d=$$(mktemp -d) && \
-		PIDRING_RUNTIME_DIR=$$d timeout -k 5 60 $(B)/man/example \
-			$(CURDIR)/$(B)/pidring-child --socket '{socket}' --bind-after-ms 0 && \
-		rmdir $$d || { echo "man-check: the example of pidring(7) failed"; exit 1; }
+	$(Q)d=$$(mktemp -d) && st=0 && \
+	PIDRING_RUNTIME_DIR=$$d timeout -k 5 60 $(B)/man/example \
+		$(CURDIR)/$(B)/pidring-child --socket '{socket}' --bind-after-ms 0 || \
+		{ echo "man-check: the example of pidring(7) failed"; st=1; }; \
+	rmdir $$d 2>/dev/null || { echo "man-check: the example left files:"; \
+		find $$d; rm -rf $$d; st=1; }; \
+	exit $$st
 	@echo "man-check: $(words $(MAN3)) pages in section 3, $(words $(MAN7)) in section 7"
 
 man-install: man

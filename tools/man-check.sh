@@ -13,7 +13,8 @@
 #                                      declaration, its SEE ALSO names only
 #                                      pages that exist
 #   man-check.sh render PAGE...        man -l renders each built page with
-#                                      every groff warning on, and none fires
+#                                      every groff warning on, and none fires;
+#                                      no line is wider than 80 columns
 #   man-check.sh example SCD           the C program in SCD's EXAMPLE section
 #
 # Exit status 0 when all is well; otherwise each problem is printed.
@@ -121,6 +122,11 @@ render() {
 			bad=1
 		elif [ -z "$out" ]; then
 			echo "man-check: man -l $page renders nothing"
+			bad=1
+		elif echo "$out" | awk 'length > 80 { n++ } END { exit !n }'; then
+			# Literal blocks are not wrapped: a long line overflows.
+			echo "man-check: man -l $page has lines over 80 columns:"
+			echo "$out" | awk 'length > 80'
 			bad=1
 		fi
 	done
