@@ -8,9 +8,14 @@
 #                    example in pidring(7) builds and runs (make check runs it)
 #   make install     installs them too, under $(MANDIR)/man3 and man7
 #
-# A new function: add docs/man/<function>.3.scd (copy a page of the same
-# shape; the preamble's @VERSION@ is filled in here) and name it in
-# pidring(7)'s SEE ALSO.
+# A new function: copy a page of the same shape (pidring_pid.3.scd is the
+# smallest) to docs/man/<function>.3.scd and keep what man-check looks for:
+# the preamble '<function>(3) "pidring @VERSION@" "pidring manual"' (the
+# version is filled in here), a NAME line '<function> - what it does', the
+# header's declaration inside the SYNOPSIS ``` block (spacing is free),
+# then DESCRIPTION, RETURN VALUE, ERRORS (each -errno with when), SEE
+# ALSO; and name '*<function>*(3)' in pidring(7)'s SEE ALSO. scdoc reads a
+# line that starts with '-' or '. ' as a list item, and '\' as an escape.
 
 MANDIR   ?= $(PREFIX)/share/man
 MAN_PKGS := scdoc man-db groff-base

@@ -9,6 +9,7 @@
 #   man-check.sh pages HEADER MANDIR   every function has MANDIR/FN.3.scd,
 #                                      every FN.3.scd names a function of
 #                                      HEADER, its NAME line starts with FN,
+#                                      pidring(7)'s SEE ALSO names FN(3),
 #                                      its SYNOPSIS holds the header's
 #                                      declaration, its SEE ALSO names only
 #                                      pages that exist
@@ -76,6 +77,10 @@ pages() {
 		fi
 		if ! section "$page" NAME | grep -q "^$fn\\( \\|,\\)"; then
 			echo "man-check: $page: NAME does not start with $fn"
+			bad=1
+		fi
+		if ! section "$dir/pidring.7.scd" "SEE ALSO" | grep -qF "*$fn*(3)"; then
+			echo "man-check: pidring(7)'s SEE ALSO does not name $fn(3)"
 			bad=1
 		fi
 		want=$(prototype "$header" "$fn")
