@@ -138,7 +138,7 @@ $(TEST_BIN): $(TEST_OBJ) $(STLIB)
 # Stock sd_notify daemons the readiness tests start (they skip without them).
 DAEMON_PKGS = redis-server haproxy
 DEB_PKGS = liburing-dev libcriterion-dev pkg-config gcc make libc6-dev gnuplot-nox \
-	$(DAEMON_PKGS) $(QUALITY_PKGS) $(PYTHON_PKGS) $(EXAMPLE_PKGS)
+	$(DAEMON_PKGS) $(QUALITY_PKGS) $(PYTHON_PKGS) $(EXAMPLE_PKGS) $(MAN_PKGS)
 deps:
 	@missing=; for p in $(DEB_PKGS); do \
 		dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'ok installed' || missing="$$missing $$p"; \
@@ -156,6 +156,7 @@ check: deps
 	PIDRING_CHILD=$(CURDIR)/$(B)/pidring-child $(FAULT_BIN) -j$(TEST_JOBS)
 	PIDRING_CHILD=$(CURDIR)/$(B)/pidring-child $(TEST_BIN) -j$(TEST_JOBS) $(TEST_ARGS)
 	@$(MAKE) --no-print-directory examples-check
+	@$(MAKE) --no-print-directory man-check
 	@$(MAKE) --no-print-directory python-check
 
 # The main job: the chaos driver with its defaults (thousands of procs,
@@ -206,5 +207,6 @@ clean:
 include mk/quality.mk
 include mk/python.mk
 include mk/examples.mk
+include mk/man.mk
 
 -include $(wildcard $(B)/*/*.d $(B)/*.d)
