@@ -485,6 +485,7 @@ static int pr_destroy_attached(struct pidring *pr)
 		pr_ready_quiesce(pr);     /* cancels; does not wait here */
 	}
 	pr_run_pending(pr);
+	(void)pr_process_cqes(pr);     /* what pidring_handle_cqe kept */
 	if (pr->live || pr->engine_inflight)
 		return -EINPROGRESS;
 	if (pr->subreaper)
@@ -610,9 +611,14 @@ int pidring_wait(struct pidring *pr, struct pidring_event *ev, unsigned max,
 	if (!pr || !ev || !max || (pr->attached && timeout_ms != 0))
 		return -EINVAL;
 	if (pr->attached) {
-		/* Completions came in through pidring_handle_cqe. */
+		/* Completions came in through pidring_handle_cqe; any it kept
+		 * without an event slot for them are handled here. */
+		unsigned n;
+
 		pr_run_pending(pr);
-		return (int)pr_pop_events(pr, ev, max);
+		ret = pr_process_cqes(pr);
+		n = pr_pop_events(pr, ev, max);
+		return n ? (int)n : ret;
 	}
 	if (timeout_ms > 0)
 		end = pr_now_ns() + (uint64_t)timeout_ms * 1000000u;
@@ -746,7 +752,12 @@ int pidring_handle_cqe(struct pidring *pr, const struct io_uring_cqe *cqe)
 	/* The 16 bytes every CQE has (a CQE32 ring's extra half is unused). */
 	pr->cqb[pr->cqb_len++] = *cqe;
 	pr_run_pending(pr);
-	return pr_process_cqes(pr);
+	/* Kept, so 0 whatever follows: a completion that finds no event slot
+	 * (memory ran out) waits in the backlog for the next call here, to
+	 * pidring_wait or to pidring_destroy. Handed over again, it would
+	 * count twice. */
+	(void)pr_process_cqes(pr);
+	return 0;
 }
 
 unsigned pidring_live(const struct pidring *pr)

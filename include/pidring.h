@@ -326,6 +326,8 @@ PIDRING_API int pidring_owns_cqe(const struct io_uring_cqe *cqe);
  * Events it brings are queued for pidring_wait(pr, ev, max, 0). Returns 0,
  * or -EINVAL (pr or cqe NULL, the engine does not use an attached ring, the
  * CQE is not an engine's), -ENOMEM (the CQE could not be kept; pass it again).
+ * A CQE once kept is never asked for again: if its event finds no memory,
+ * the next call here, to pidring_wait or to pidring_destroy handles it.
  */
 PIDRING_API int pidring_handle_cqe(struct pidring *pr, const struct io_uring_cqe *cqe);
 
