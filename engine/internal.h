@@ -24,7 +24,8 @@
 #define PR_STACK_SIZE          (64u * 1024u) /* clone child stack */
 #define PR_MAX_READY_MS       (24u * 3600u * 1000u)  /* a day */
 
-/* Proc states. PR_FREE is a slot on the free list. */
+/* Proc states (lifecycle.c owns the transitions). PR_FREE is a slot on the
+ * free list. */
 enum pr_state {
 	PR_FREE = 0,
 	PR_BINDING,     /* spawned, readiness pending; exit watched */
@@ -87,6 +88,14 @@ enum {
 	PR_PEND_STOP,    /* the stop's batch (pr_stop_chain) */
 };
 
+/* A chain the ring cannot take now: kept as the proc's pending action
+ * (PR_PEND_*), retried from pidring_wait and pidring_destroy. */
+#define pr_defer(pr, p, what) do {                                           \
+		if (!(p)->pend)                                               \
+			(pr)->npending++;                                     \
+		(p)->pend = (what);                                           \
+	} while (0)
+
 /* pr_proc.armed: the proc's operations that a chain must cancel. */
 #define PR_ARM(op) (1u << (op))
 
@@ -134,6 +143,40 @@ struct pr_proc {
 	char     cg_name[24];    /* "<slot>.<gen>", for the ring's UNLINKAT */
 };
 
+/*
+ * Completion dispatch. ring.c reads a completion's op kind and slot and
+ * calls the handler the table names for that kind; it knows no module
+ * above it by name. The lifecycle (lifecycle.c) owns the table, filled
+ * with its own handlers and those of the concerns (readiness, trees), and
+ * the hooks below. p is NULL (idx PR_ENGINE_SLOT) for the engine's own
+ * operations.
+ */
+typedef void pr_cqe_fn(struct pidring *pr, struct pr_proc *p, uint32_t idx,
+		       enum pr_op op, int res);
+
+/* What a concern tells the lifecycle happened to a proc (pr_report). */
+enum pr_event {
+	PR_EV_SPAWNED,     /* born, readiness armed (not READY_EXEC) */
+	PR_EV_READY,       /* exec done (READY_EXEC), bound, or READY=1 */
+	PR_EV_WATCH,       /* the exit watch fired (res: its result) */
+	PR_EV_DEADLINE,    /* the ready deadline passed */
+	PR_EV_CANCEL,      /* pidring_cancel, pidring_destroy */
+	PR_EV_STOP,        /* pidring_stop */
+	PR_EV_GRACE_OVER,  /* the stop's POLL ended: leader gone or grace out */
+	PR_EV_CHAIN_POLL,  /* the chain's POLL: the child is dead */
+	PR_EV_CHAIN_WAITID,/* the chain's WAITID: its status */
+	PR_NEVENTS
+};
+
+struct pr_ops {
+	pr_cqe_fn *cqe[PR_NOPS];
+	/* After each of a proc's completions: DONE once nothing is left. */
+	void (*settle)(struct pidring *pr, struct pr_proc *p, uint32_t idx);
+	/* A concern reports an event of a proc (res: the event's result). */
+	void (*report)(struct pidring *pr, struct pr_proc *p, uint32_t idx,
+		       enum pr_event ev, int res);
+};
+
 struct pr_evq {
 	struct pidring_event *ev;
 	unsigned head, len, cap;
@@ -152,6 +195,7 @@ struct pidring {
 	bool     destroying;
 	bool     ring_ok;
 	bool     in_dispatch;       /* handling the backlog: do not re-enter */
+	const struct pr_ops *ops;   /* completion handlers (lifecycle.c) */
 	pid_t    owner_tid;
 	pid_t    owner_pid;         /* getpid() at pidring_new */
 	unsigned sq_entries;
@@ -221,6 +265,19 @@ static inline pidring_id pr_make_id(uint32_t idx, uint32_t gen)
 }
 
 /* ring.c */
+int  pr_ring_attach(struct pidring *pr, struct io_uring *ring);
+int  pr_ring_setup(struct pidring *pr, unsigned entries);
+void pr_ring_for_polling(struct pidring *pr);
+bool pr_probe_waitid(struct pidring *pr);
+int  pr_backlog_room(struct pidring *pr, unsigned n);
+void pr_evfd_drain(struct pidring *pr);
+unsigned pr_pop_events(struct pidring *pr, struct pidring_event *ev, unsigned max);
+bool pr_ring_has_work(struct pidring *pr);
+struct io_uring_sqe *pr_psqe(struct pidring *pr, struct pr_proc *p, uint32_t idx,
+			     enum pr_op op);
+int  pr_cancel_ops(struct pidring *pr, struct pr_proc *p, uint32_t idx, unsigned mask);
+struct io_uring_sqe *pr_put_mcancels(struct pidring *pr, struct pr_proc *p,
+				     uint32_t idx, unsigned mask);
 struct io_uring_sqe *pr_sqe(struct pidring *pr);
 struct io_uring_sqe *pr_esqe(struct pidring *pr, enum pr_op op);
 void pr_ecancel(struct pidring *pr, enum pr_op op);
@@ -241,19 +298,28 @@ void pr_spawn_fini(struct pidring *pr);
 int  pr_clone(struct pidring *pr, struct pr_proc *p, const struct pidring_spawn *s,
 	      char *const *argv, char *const *envp, int cg_dir);
 
-/* reap.c */
-int  pr_arm_watch(struct pidring *pr, struct pr_proc *p, uint32_t idx);
-int  pr_kill_chain(struct pidring *pr, struct pr_proc *p, uint32_t idx, int reason);
-int  pr_stop_chain(struct pidring *pr, struct pr_proc *p, uint32_t idx);
-void pr_complete(struct pidring *pr, struct io_uring_cqe *cqe);
+/* chain.c: the SQEs of a proc's watch, stop, kill and reap */
 int  pr_signal(struct pr_proc *p, int sig);
-void pr_emit_ready(struct pidring *pr, struct pr_proc *p, uint32_t idx);
-void pr_kill_or_defer(struct pidring *pr, struct pr_proc *p, uint32_t idx, int reason);
-void pr_defer_cg(struct pidring *pr, struct pr_proc *p);
+int  pr_arm_watch(struct pidring *pr, struct pr_proc *p, uint32_t idx);
+void pr_take_status(struct pr_proc *p, const siginfo_t *si);
+int  pr_waitid_now(struct pr_proc *p);
+int  pr_kill_chain(struct pidring *pr, struct pr_proc *p, uint32_t idx);
+int  pr_put_kill(struct pidring *pr, struct pr_proc *p, uint32_t idx);
+int  pr_put_repoll(struct pidring *pr, struct pr_proc *p, uint32_t idx);
+int  pr_tail(struct pidring *pr, struct pr_proc *p, uint32_t idx);
+int  pr_stop_chain(struct pidring *pr, struct pr_proc *p, uint32_t idx);
+
+/* lifecycle.c: the owner of pr_proc.state */
+extern const struct pr_ops pr_lifecycle_ops;
 void pr_run_pending(struct pidring *pr);
-int  pr_cancel_ops(struct pidring *pr, struct pr_proc *p, uint32_t idx, unsigned mask);
-struct io_uring_sqe *pr_psqe(struct pidring *pr, struct pr_proc *p, uint32_t idx,
-			     enum pr_op op);
+void pr_cancel_all(struct pidring *pr);
+
+/* How a concern reports to the lifecycle, which it does not know by name. */
+static inline void pr_report(struct pidring *pr, struct pr_proc *p, uint32_t idx,
+			     enum pr_event ev, int res)
+{
+	pr->ops->report(pr, p, idx, ev, res);
+}
 
 /* rundir.c */
 DIR *pr_opendirat(int dirfd, const char *name);

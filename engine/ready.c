@@ -387,7 +387,7 @@ static void pr_bound_ready(struct pidring *pr, struct pr_proc *p, uint32_t idx)
 		p->probe_fd = -1;
 		p->flags &= ~(PRF_PROBE | PRF_PROBE_NB);
 	}
-	pr_emit_ready(pr, p, idx);
+	pr_report(pr, p, idx, PR_EV_READY, 0);
 	pr_cancel_ops(pr, p, idx, PR_ARM(PR_OP_DEADLINE));
 }
 
@@ -567,6 +567,7 @@ void pr_ready_cqe(struct pidring *pr, struct pr_proc *p, uint32_t idx,
 {
 	bool binding = p->state == PR_BINDING;
 
+	p->armed &= ~PR_ARM(op);
 	switch (op) {
 	case PR_OP_DEADLINE:
 		if (!binding || res != -ETIME)
@@ -581,7 +582,7 @@ void pr_ready_cqe(struct pidring *pr, struct pr_proc *p, uint32_t idx,
 				return;
 			}
 		}
-		pr_kill_or_defer(pr, p, idx, PIDRING_READY_TIMEOUT);
+		pr_report(pr, p, idx, PR_EV_DEADLINE, res);
 		return;
 	case PR_OP_CONNECT:
 		if (!binding)
@@ -717,7 +718,7 @@ static void pr_notify_apply(struct pidring *pr, struct pr_proc *p, uint32_t idx,
 			p->deadline_ns = d;
 	}
 	if (m->ready) {
-		pr_emit_ready(pr, p, idx);
+		pr_report(pr, p, idx, PR_EV_READY, 0);
 		pr_cancel_ops(pr, p, idx, PR_ARM(PR_OP_DEADLINE));
 	}
 }
@@ -760,8 +761,10 @@ static void pr_on_notify(struct pidring *pr, int res)
 		pr_arm_notify(pr);          /* for the next entry, as above */
 }
 
-void pr_ready_engine_cqe(struct pidring *pr, enum pr_op op, int res)
+void pr_ready_engine_cqe(struct pidring *pr, struct pr_proc *p, uint32_t idx,
+			 enum pr_op op, int res)
 {
+	(void)p, (void)idx;
 	if (op == PR_OP_INOTIFY)
 		pr_on_inotify(pr, res);
 	else if (op == PR_OP_NOTIFY)
@@ -782,7 +785,6 @@ void pr_ready_quiesce(struct pidring *pr)
 			pr_ecancel(pr, PR_OP_NOTIFY);
 		pr_submit(pr);
 	}
-	pr_orphans_cancel(pr);
 	/* Attached: the caller hands the cancelled ops' completions over, and
 	 * pidring_destroy frees nothing before they are all in. */
 	if (pr->attached)

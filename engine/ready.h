@@ -38,6 +38,7 @@ void pr_ready_release(struct pidring *pr, struct pr_proc *p, uint32_t idx);
 void pr_ready_cqe(struct pidring *pr, struct pr_proc *p, uint32_t idx,
 		  enum pr_op op, int res);
 void pr_ready_quiesce(struct pidring *pr);
-void pr_ready_engine_cqe(struct pidring *pr, enum pr_op op, int res);
+void pr_ready_engine_cqe(struct pidring *pr, struct pr_proc *p, uint32_t idx,
+			 enum pr_op op, int res);
 
 #endif /* PR_READY_H */

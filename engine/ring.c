@@ -17,8 +17,6 @@
 #include <unistd.h>
 
 #include "internal.h"
-#include "ready.h"
-#include "tree.h"
 
 uint64_t pr_now_ns(void)
 {
@@ -28,18 +26,10 @@ uint64_t pr_now_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
-const char *pidring_version(void)
-{
-#define PR_STR2(x) #x
-#define PR_STR(x) PR_STR2(x)
-	return PR_STR(PIDRING_VERSION_MAJOR) "." PR_STR(PIDRING_VERSION_MINOR) "."
-	       PR_STR(PIDRING_VERSION_PATCH);
-}
-
 /* ---- completions ---- */
 
 /* Room in the backlog for n more completions. */
-static int pr_backlog_room(struct pidring *pr, unsigned n)
+int pr_backlog_room(struct pidring *pr, unsigned n)
 {
 	unsigned cap = pr->cqb_cap ? pr->cqb_cap : 64;
 	struct io_uring_cqe *nb;
@@ -100,6 +90,38 @@ struct pidring_event *pr_event_slot(struct pidring *pr)
 	return &q->ev[(q->head + q->len++) % q->cap];
 }
 
+/*
+ * One completion, to the handler its op kind names (pr->ops). A proc's:
+ * only while the slot is the one the SQE was for (the inflight count keeps
+ * a slot until its last completion; a mismatch would be an engine bug, and
+ * never touches another proc), then the lifecycle's settle.
+ */
+static void pr_dispatch(struct pidring *pr, const struct io_uring_cqe *cqe)
+{
+	uint64_t ud = cqe->user_data;
+	enum pr_op op = pr_ud_op(ud);
+	uint32_t idx = pr_ud_slot(ud);
+	pr_cqe_fn *fn = pr->ops->cqe[op];
+	struct pr_proc *p;
+
+	if (idx == PR_ENGINE_SLOT) {
+		if (pr->engine_inflight)
+			pr->engine_inflight--;
+		if (fn)
+			fn(pr, NULL, idx, op, cqe->res);
+		return;
+	}
+	if (idx >= pr->used)
+		return;
+	p = &pr->procs[idx];
+	if (p->state == PR_FREE || p->gen != pr_ud_gen(ud) || !p->inflight)
+		return;
+	p->inflight--;
+	if (fn)
+		fn(pr, p, idx, op, cqe->res);
+	pr->ops->settle(pr, p, idx);
+}
+
 /* Handle the backlog. Each completion yields at most one event, so one free
  * event slot is checked for before each is handled. */
 int pr_process_cqes(struct pidring *pr)
@@ -120,7 +142,7 @@ int pr_process_cqes(struct pidring *pr)
 			pr->evq.len--;   /* reserved, not used */
 		}
 		cqe = pr->cqb[pr->cqb_pos++];
-		pr_complete(pr, &cqe);
+		pr_dispatch(pr, &cqe);
 		if (pr->cqb_pos == pr->cqb_len)
 			pr_pull(pr);
 	}
@@ -207,13 +229,84 @@ void pr_drive(struct pidring *pr, uint64_t max_ns)
 	pr_process_cqes(pr);
 }
 
+/* ---- a proc's SQEs ---- */
+
+struct io_uring_sqe *pr_psqe(struct pidring *pr, struct pr_proc *p, uint32_t idx,
+			     enum pr_op op)
+{
+	struct io_uring_sqe *sqe = pr_sqe(pr);
+
+	/* pr_reserve() was called for the whole batch: this cannot fail. */
+	io_uring_sqe_set_data64(sqe, pr_ud(op, idx, p->gen));
+	p->inflight++;
+	return sqe;
+}
+
+static unsigned pr_popcount(unsigned v)
+{
+	return (unsigned)__builtin_popcount(v);
+}
+
+/* Cancels for every armed op in mask, each hardlinked to what follows.
+ * Returns the last one (NULL if none). */
+struct io_uring_sqe *pr_put_mcancels(struct pidring *pr, struct pr_proc *p,
+					    uint32_t idx, unsigned mask)
+{
+	unsigned armed = p->armed & mask;
+	struct io_uring_sqe *sqe = NULL;
+
+	for (int op = 0; armed; op++) {
+		if (!(armed & PR_ARM(op)))
+			continue;
+		armed &= ~PR_ARM(op);
+		sqe = pr_psqe(pr, p, idx, PR_OP_CANCEL);
+		/*
+		 * A TIMEOUT (the deadline, a probe's retry) is removed with
+		 * TIMEOUT_REMOVE, which looks only at the ring's timeouts
+		 * (ASYNC_CANCEL also walks the list of pending WAITIDs).
+		 */
+		if (op == PR_OP_DEADLINE || op == PR_OP_RETRY)
+			io_uring_prep_timeout_remove(sqe, pr_ud((enum pr_op)op, idx, p->gen), 0);
+		else
+			io_uring_prep_cancel64(sqe, pr_ud((enum pr_op)op, idx, p->gen), 0);
+		sqe->flags |= IOSQE_IO_HARDLINK;
+		/* Being cancelled is no longer armed: no later chain cancels it
+		 * again, nor counts on it. */
+		p->armed &= ~PR_ARM(op);
+	}
+	return sqe;
+}
+
+/* Cancel some armed ops outside a chain: the deadline once readiness is
+ * decided, what is still armed when a reaped proc's tail runs inline. */
+int pr_cancel_ops(struct pidring *pr, struct pr_proc *p, uint32_t idx, unsigned mask)
+{
+	struct io_uring_sqe *last;
+	unsigned n = pr_popcount(p->armed & mask);
+	int ret;
+
+	if (!n)
+		return 0;
+	ret = pr_reserve(pr, n);
+	if (ret)
+		return ret;
+	/* The last cancel links to nothing. */
+	last = pr_put_mcancels(pr, p, idx, mask);
+	if (last)
+		last->flags &= ~IOSQE_IO_HARDLINK;
+	/* Nothing waits on these: they go in with the next entry into the
+	 * ring rather than with a system call of their own. */
+	return 0;
+}
+
+
 /* ---- engine life ---- */
 
 /*
  * Attach mode: the caller's ring, checked for what the engine relies on.
  * The engine takes its SQ size as it is (no chain may be longer than 16).
  */
-static int pr_ring_attach(struct pidring *pr, struct io_uring *ring)
+int pr_ring_attach(struct pidring *pr, struct io_uring *ring)
 {
 	if (!(ring->features & IORING_FEAT_NODROP))
 		return -ENOSYS;
@@ -281,7 +374,7 @@ static int pr_ring_make(struct pidring *pr, struct io_uring *ring, unsigned entr
 	return 0;
 }
 
-static int pr_ring_setup(struct pidring *pr, unsigned entries)
+int pr_ring_setup(struct pidring *pr, unsigned entries)
 {
 	int ret = pr_ring_make(pr, &pr->own, entries, false);
 
@@ -299,7 +392,7 @@ static int pr_ring_setup(struct pidring *pr, unsigned entries)
  * the swap loses nothing. Not idle (or no memory): the ring stays, and its
  * fd is signalled late (see pr_ring_make).
  */
-static void pr_ring_for_polling(struct pidring *pr)
+void pr_ring_for_polling(struct pidring *pr)
 {
 	struct io_uring nr;
 
@@ -316,7 +409,7 @@ static void pr_ring_for_polling(struct pidring *pr)
 #endif
 }
 
-static bool pr_probe_waitid(struct pidring *pr)
+bool pr_probe_waitid(struct pidring *pr)
 {
 	struct io_uring_probe *probe = io_uring_get_probe_ring(pr->ring);
 	bool ok;
@@ -328,206 +421,9 @@ static bool pr_probe_waitid(struct pidring *pr)
 	return ok;
 }
 
-static void pr_free(struct pidring *pr)
-{
-	pr_ready_fini(pr);
-	if (pr->ring_ok)
-		io_uring_queue_exit(pr->ring);
-	if (pr->evfd >= 0)
-		close(pr->evfd);
-	pr_tree_fini(pr);
-	pr_rundir_close(pr);
-	pr_spawn_fini(pr);
-	pr_slots_free(pr);
-	free(pr->evq.ev);
-	free(pr->cqb);
-	free(pr);
-}
-
-int pidring_new(struct pidring **out, const struct pidring_opts *opts)
-{
-	struct pidring_opts o = { 0 };
-	struct pidring *pr;
-	int ret;
-
-	if (!out)
-		return -EINVAL;
-	*out = NULL;
-	if (opts)
-		o = *opts;
-	if (o.flags & ~(PIDRING_F_NO_WAITID | PIDRING_F_SUBREAPER | PIDRING_F_NO_CLONE3))
-		return -EINVAL;
-	if (!o.ring_entries)
-		o.ring_entries = PR_DEFAULT_ENTRIES;
-	if (!o.max_procs)
-		o.max_procs = PR_DEFAULT_MAX_PROCS;
-	if (o.ring_entries < PR_MIN_ENTRIES || o.ring_entries > 32768 ||
-	    o.max_procs > PR_MAX_PROCS_LIMIT)
-		return -EINVAL;
-
-	pr = calloc(1, sizeof(*pr));
-	if (!pr)
-		return -ENOMEM;
-	pr->flags = o.flags;
-	pr->no_clone3 = o.flags & PIDRING_F_NO_CLONE3;
-	pr->devnull = pr->inst_fd = pr->lock_fd = pr->base_fd = -1;
-	pr->inotify_fd = pr->notify_fd = -1;
-	pr->cg_fd = pr->cg_parent_fd = pr->evfd = -1;
-	pr->owner_tid = (pid_t)syscall(SYS_gettid);
-	pr->owner_pid = getpid();
-
-	ret = pr_slots_init(pr, o.max_procs);
-	if (!ret)
-		ret = pr_spawn_init(pr);
-	if (!ret)
-		ret = o.ring ? pr_ring_attach(pr, o.ring) : pr_ring_setup(pr, o.ring_entries);
-	if (!ret) {
-		pr->has_waitid = !(o.flags & PIDRING_F_NO_WAITID) && pr_probe_waitid(pr);
-		ret = pr_rundir_open(pr, o.runtime_dir);
-	}
-	if (!ret)
-		ret = pr_ready_init(pr);
-	if (!ret)
-		ret = pr_tree_init(pr, o.cgroup_dir, o.flags);
-	if (ret) {
-		pr_free(pr);
-		return ret;
-	}
-	*out = pr;
-	return 0;
-}
-
-/* How long a timed-out destroy lets killed procs die before it gives up. */
-#define PR_ABANDON_GRACE_NS 100000000ull
-
-/*
- * Last resort of a destroy that timed out: cancel whatever is still in flight
- * so that no completion can write into memory we are about to free, then
- * reap what can be reaped and close what is open.
- */
-static void pr_abandon(struct pidring *pr)
-{
-	struct io_uring_sqe *sqe;
-	uint64_t now = pr_now_ns(), end = now + 1000000000ull;
-	uint64_t grace = now + PR_ABANDON_GRACE_NS;
-	bool busy = true;
-
-	/*
-	 * Every proc has been sent SIGKILL and has its chain in. Those not in
-	 * uninterruptible sleep die within a moment: let their exit watches
-	 * or chains reap them. Cancelling first would cancel those polls
-	 * and WAITIDs too, and the tails that follow would leave the children
-	 * zombies.
-	 */
-	while (pr->live && (now = pr_now_ns()) < grace) {
-		pr_run_pending(pr);
-		pr_drive(pr, grace - now);
-	}
-	while (busy && pr_now_ns() < end) {
-		/* Again each round: a chain's WAITID is issued only once its
-		 * POLL completed (cancelled by the round before). */
-		if (pr_reserve(pr, 1) == 0) {
-			sqe = pr_esqe(pr, PR_OP_NOP);
-			io_uring_prep_cancel64(sqe, 0, IORING_ASYNC_CANCEL_ANY |
-						       IORING_ASYNC_CANCEL_ALL);
-			pr_submit(pr);
-		}
-		pr_drive(pr, 10000000u);
-		busy = false;
-		for (uint32_t i = 0; i < pr->used; i++)
-			busy |= pr->procs[i].state != PR_FREE && pr->procs[i].inflight;
-	}
-	for (uint32_t i = 0; i < pr->used; i++) {
-		struct pr_proc *p = &pr->procs[i];
-
-		if (p->state == PR_FREE)
-			continue;
-		if (p->pidfd >= 0) {
-			siginfo_t si;
-
-			waitid((idtype_t)P_PIDFD, (id_t)p->pidfd, &si, WEXITED | WNOHANG);
-			close(p->pidfd);
-			p->pidfd = -1;
-		}
-		pr_ready_release(pr, p, i);
-		pr_tree_release(pr, p, i);
-	}
-	/* An operation that still did not complete may write into procs: keep
-	 * that memory rather than hand it back to the allocator. */
-	if (busy)
-		pr->procs = NULL;
-}
-
-/* The first step of a destroy: every live proc gets SIGKILL and its chain. */
-static void pr_kill_all(struct pidring *pr)
-{
-	pr->destroying = true;
-	for (uint32_t i = 0; i < pr->used; i++) {
-		struct pr_proc *p = &pr->procs[i];
-
-		if (p->state == PR_BINDING || p->state == PR_RUNNING)
-			pr_kill_or_defer(pr, p, i, PIDRING_CANCELLED);
-		else if (p->state == PR_STOPPING)
-			pr_signal(p, SIGKILL);
-	}
-}
-
-/*
- * Destroy on the caller's ring: the engine cannot wait for completions it
- * does not read, so the caller calls again, handing them over in between,
- * until nothing of the engine is in flight. Then the memory the kernel
- * writes into (a WAITID's siginfo, a read's buffer) can go.
- */
-static int pr_destroy_attached(struct pidring *pr)
-{
-	if (!pr->destroying) {
-		pr_kill_all(pr);
-		pr_ready_quiesce(pr);     /* cancels; does not wait here */
-	}
-	pr_run_pending(pr);
-	(void)pr_process_cqes(pr);     /* what pidring_handle_cqe kept */
-	if (pr->live || pr->engine_inflight)
-		return -EINPROGRESS;
-	if (pr->subreaper)
-		pr_orphans_sweep(pr);
-	pr_free(pr);
-	return 0;
-}
-
-int pidring_destroy(struct pidring *pr, int timeout_ms)
-{
-	uint64_t end;
-	int ret = 0;
-
-	if (!pr)
-		return 0;
-	if (pr->attached)
-		return pr_destroy_attached(pr);
-	end = timeout_ms < 0 ? UINT64_MAX :
-	      pr_now_ns() + (uint64_t)timeout_ms * 1000000u;
-	pr_kill_all(pr);
-	while (pr->live) {
-		uint64_t now = pr_now_ns();
-
-		if (now >= end) {
-			ret = -ETIMEDOUT;
-			break;
-		}
-		pr_run_pending(pr);
-		pr_drive(pr, end - now < 100000000u ? end - now : 100000000u);
-	}
-	if (ret)
-		pr_abandon(pr);
-	pr_ready_quiesce(pr);
-	if (pr->subreaper)
-		pr_orphans_sweep(pr);
-	pr_free(pr);
-	return ret;
-}
-
 /* ---- waiting ---- */
 
-static void pr_evfd_drain(struct pidring *pr)
+void pr_evfd_drain(struct pidring *pr)
 {
 	uint64_t v;
 
@@ -561,7 +457,7 @@ void pr_signal_leftovers(struct pidring *pr)
 	}
 }
 
-static unsigned pr_pop_events(struct pidring *pr, struct pidring_event *ev, unsigned max)
+unsigned pr_pop_events(struct pidring *pr, struct pidring_event *ev, unsigned max)
 {
 	struct pr_evq *q = &pr->evq;
 	unsigned n = 0;
@@ -579,7 +475,7 @@ static unsigned pr_pop_events(struct pidring *pr, struct pidring_event *ev, unsi
  * the kernel flagged (IORING_SQ_TASKRUN, set as it queues a completion for
  * us), or completions held back by a full CQ. Without the flag, always.
  */
-static bool pr_ring_has_work(struct pidring *pr)
+bool pr_ring_has_work(struct pidring *pr)
 {
 	if (!pr->taskrun_flag || io_uring_sq_ready(pr->ring))
 		return true;
@@ -601,166 +497,4 @@ void pr_submit_lazy(struct pidring *pr)
 		pr_submit(pr);
 }
 
-int pidring_wait(struct pidring *pr, struct pidring_event *ev, unsigned max,
-		 int timeout_ms)
-{
-	uint64_t end = 0;
-	bool fetch;
-	int ret;
-
-	if (!pr || !ev || !max || (pr->attached && timeout_ms != 0))
-		return -EINVAL;
-	if (pr->attached) {
-		/* Completions came in through pidring_handle_cqe; any it kept
-		 * without an event slot for them are handled here. */
-		unsigned n;
-
-		pr_run_pending(pr);
-		ret = pr_process_cqes(pr);
-		n = pr_pop_events(pr, ev, max);
-		return n ? (int)n : ret;
-	}
-	if (timeout_ms > 0)
-		end = pr_now_ns() + (uint64_t)timeout_ms * 1000000u;
-	/* A call that will block anyway enters the ring once, to wait: the
-	 * blocking enter collects what is there as well as what comes. */
-	fetch = !(timeout_ms != 0 && pr->evq.len == 0 && pr->live > 0 && !pr->npending);
-
-	for (;;) {
-		struct io_uring_cqe *cqe;
-		/* Without the ring's WAITID peek, orphans are found by looking,
-		 * at every call and every 100 ms while blocked (kernels < 6.7). */
-		bool sweep = pr->subreaper && !pr->has_waitid;
-
-		if (sweep)
-			pr_orphans_sweep(pr);
-		pr_run_pending(pr);
-		if (fetch && pr->evq.len < max) {
-			/* With DEFER_TASKRUN completions exist only once we
-			 * enter the kernel asking for them. Ask even when some
-			 * events are queued: a caller that spawns and waits in
-			 * turn must still hear about exits. The pollable
-			 * eventfd is reset right before: whatever completes
-			 * after this makes it readable again. */
-			pr_evfd_drain(pr);
-			if (pr_ring_has_work(pr)) {
-				pr_trace_sq(pr);
-				ret = io_uring_submit_and_get_events(pr->ring);
-				if (ret < 0 && ret != -EINTR && ret != -EAGAIN &&
-				    ret != -EBUSY)
-					return ret;
-			}
-		}
-		ret = pr_process_cqes(pr);
-		if (pr->evq.len) {
-			unsigned n = pr_pop_events(pr, ev, max);
-
-			pr_submit_lazy(pr);
-			pr_signal_leftovers(pr);
-			return (int)n;
-		}
-		if (ret < 0)
-			return ret;
-		if (timeout_ms == 0 || pr->live == 0) {
-			pr_submit_lazy(pr);
-			pr_signal_leftovers(pr);
-			return 0;
-		}
-		pr_evfd_drain(pr);
-		fetch = false;
-		pr_trace_sq(pr);
-		if (timeout_ms < 0 && !sweep) {
-			ret = io_uring_submit_and_wait(pr->ring, 1);
-		} else {
-			uint64_t now = pr_now_ns(), left;
-			struct __kernel_timespec ts;
-
-			if (timeout_ms >= 0 && now >= end)
-				return 0;
-			left = timeout_ms < 0 ? UINT64_MAX : end - now;
-			if (sweep && left > 100000000u)
-				left = 100000000u;
-			ts.tv_sec = (long long)(left / 1000000000u);
-			ts.tv_nsec = (long long)(left % 1000000000u);
-			ret = io_uring_submit_and_wait_timeout(pr->ring, &cqe, 1, &ts,
-							       NULL);
-			if (ret == -ETIME)
-				continue;
-		}
-		if (ret == -EINTR)
-			return -EINTR;
-		if (ret < 0 && ret != -EAGAIN && ret != -EBUSY)
-			return ret;
-	}
-}
-
-/*
- * The pollable fd is an eventfd registered with the ring, made on first use
- * (engines that are never polled pay nothing for it). Not the ring fd: under
- * DEFER_TASKRUN a completion is task work queued for this thread, which does
- * not wake a poll() on the ring fd, and events already copied into our queue
- * are no longer in the CQ for the ring fd to report. The eventfd is signalled
- * by the kernel as completions are queued, and by pidring_wait itself when it
- * returns with events left over or with completions the kernel still holds
- * (pr_signal_leftovers). An attached engine has no eventfd.
- */
-int pidring_fd(struct pidring *pr)
-{
-	uint64_t one = 1;
-	int fd, ret;
-
-	if (!pr)
-		return -EINVAL;
-	if (pr->attached)
-		return -EOPNOTSUPP;
-	if (pr->evfd >= 0)
-		return pr->evfd;
-	pr_ring_for_polling(pr);
-	fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	if (fd < 0)
-		return -errno;
-	ret = io_uring_register_eventfd(pr->ring, fd);
-	if (ret < 0) {
-		close(fd);
-		return ret;
-	}
-	pr->evfd = fd;
-	/* Exit watches a spawn left for the next entry go in now: from here
-	 * on the caller may wait outside the ring. */
-	pr_submit_lazy(pr);
-	/* Completions may have come before the fd existed: the first poll
-	 * says "look", and pidring_wait(..., 0) finds out. */
-	if (write(fd, &one, sizeof(one)) < 0) {
-		/* cannot fail: the counter is 0 */
-	}
-	return fd;
-}
-
 /* ---- attach mode ---- */
-
-int pidring_owns_cqe(const struct io_uring_cqe *cqe)
-{
-	return cqe && (cqe->user_data & PIDRING_UD_TAG_MASK) == PIDRING_UD_TAG;
-}
-
-int pidring_handle_cqe(struct pidring *pr, const struct io_uring_cqe *cqe)
-{
-	if (!pr || !pr->attached || !pidring_owns_cqe(cqe))
-		return -EINVAL;
-	if (pr_backlog_room(pr, 1))
-		return -ENOMEM;
-	/* The 16 bytes every CQE has (a CQE32 ring's extra half is unused). */
-	pr->cqb[pr->cqb_len++] = *cqe;
-	pr_run_pending(pr);
-	/* Kept, so 0 whatever follows: a completion that finds no event slot
-	 * (memory ran out) waits in the backlog for the next call here, to
-	 * pidring_wait or to pidring_destroy. Handed over again, it would
-	 * count twice. */
-	(void)pr_process_cqes(pr);
-	return 0;
-}
-
-unsigned pidring_live(const struct pidring *pr)
-{
-	return pr ? pr->live : 0;
-}

@@ -309,7 +309,7 @@ static void pr_cg_rmdir_again(struct pidring *pr, struct pr_proc *p, uint32_t id
 	struct io_uring_sqe *sqe;
 
 	if (pr_reserve(pr, 1)) {
-		pr_defer_cg(pr, p);
+		pr_defer(pr, p, PR_PEND_CG);
 		return;
 	}
 	sqe = pr_psqe(pr, p, idx, PR_OP_CGRMDIR);
@@ -344,7 +344,7 @@ void pr_tree_linger(struct pidring *pr, struct pr_proc *p, uint32_t idx)
 		return;
 	}
 	if (pr_reserve(pr, 1)) {
-		pr_defer_cg(pr, p);
+		pr_defer(pr, p, PR_PEND_CG);
 		return;
 	}
 	sqe = pr_psqe(pr, p, idx, PR_OP_CGWATCH);
@@ -412,10 +412,13 @@ void pr_orphans_sweep(struct pidring *pr)
 	}
 }
 
-void pr_orphans_cqe(struct pidring *pr, enum pr_op op, int res)
+void pr_orphans_cqe(struct pidring *pr, struct pr_proc *unused, uint32_t slot,
+		    enum pr_op op, int res)
 {
 	struct io_uring_sqe *sqe;
 	uint32_t idx;
+
+	(void)unused, (void)slot;      /* the engine's own: no proc */
 
 	if (op == PR_OP_ORETRY) {
 		pr->orphan_retry = false;

@@ -22,7 +22,8 @@ int  pr_cg_name(const struct pr_proc *p, uint32_t idx, char *buf, size_t len);
 
 void pr_orphans_arm(struct pidring *pr);
 void pr_orphans_sweep(struct pidring *pr);
-void pr_orphans_cqe(struct pidring *pr, enum pr_op op, int res);
+void pr_orphans_cqe(struct pidring *pr, struct pr_proc *p, uint32_t idx,
+		    enum pr_op op, int res);
 void pr_orphans_cancel(struct pidring *pr);
 
 #endif /* PR_TREE_H */
