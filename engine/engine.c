@@ -211,6 +211,68 @@ int pidring_destroy(struct pidring *pr, int timeout_ms)
 	return ret;
 }
 
+/* Attach mode: completions came in through pidring_handle_cqe; any it
+ * kept without an event slot for them are handled here. */
+static int pr_wait_attached(struct pidring *pr, struct pidring_event *ev, unsigned max)
+{
+	unsigned n;
+	int ret;
+
+	pr_run_pending(pr);
+	ret = pr_process_cqes(pr);
+	n = pr_pop_events(pr, ev, max);
+	return n ? (int)n : ret;
+}
+
+/*
+ * With DEFER_TASKRUN completions exist only once we enter the kernel asking
+ * for them. Ask even when some events are queued: a caller that spawns and
+ * waits in turn must still hear about exits. The pollable eventfd is reset
+ * right before: whatever completes after this makes it readable again.
+ */
+static int pr_wait_fetch(struct pidring *pr)
+{
+	int ret;
+
+	pr_evfd_drain(pr);
+	if (!pr_ring_has_work(pr))
+		return 0;
+	pr_trace_sq(pr);
+	ret = io_uring_submit_and_get_events(pr->ring);
+	return ret < 0 && ret != -EINTR && ret != -EAGAIN && ret != -EBUSY ? ret : 0;
+}
+
+/* Block in the ring for a completion, until end (no more than 100 ms at a
+ * time while sweeping for orphans). 1: look again; 0: the time is up. */
+static int pr_wait_block(struct pidring *pr, int timeout_ms, uint64_t end, bool sweep)
+{
+	struct io_uring_cqe *cqe;
+	int ret;
+
+	pr_evfd_drain(pr);
+	pr_trace_sq(pr);
+	if (timeout_ms < 0 && !sweep) {
+		ret = io_uring_submit_and_wait(pr->ring, 1);
+	} else {
+		uint64_t now = pr_now_ns(), left;
+		struct __kernel_timespec ts;
+
+		if (timeout_ms >= 0 && now >= end)
+			return 0;
+		left = timeout_ms < 0 ? UINT64_MAX : end - now;
+		if (sweep && left > 100000000u)
+			left = 100000000u;
+		ts.tv_sec = (long long)(left / 1000000000u);
+		ts.tv_nsec = (long long)(left % 1000000000u);
+		ret = io_uring_submit_and_wait_timeout(pr->ring, &cqe, 1, &ts, NULL);
+		if (ret == -ETIME)
+			return 1;
+	}
+	if (ret == -EINTR || (ret < 0 && ret != -EAGAIN && ret != -EBUSY))
+		return ret;
+	return 1;
+}
+
 int pidring_wait(struct pidring *pr, struct pidring_event *ev, unsigned max,
 		 int timeout_ms)
 {
@@ -220,24 +282,14 @@ int pidring_wait(struct pidring *pr, struct pidring_event *ev, unsigned max,
 
 	if (!pr || !ev || !max || (pr->attached && timeout_ms != 0))
 		return -EINVAL;
-	if (pr->attached) {
-		/* Completions came in through pidring_handle_cqe; any it kept
-		 * without an event slot for them are handled here. */
-		unsigned n;
-
-		pr_run_pending(pr);
-		ret = pr_process_cqes(pr);
-		n = pr_pop_events(pr, ev, max);
-		return n ? (int)n : ret;
-	}
+	if (pr->attached)
+		return pr_wait_attached(pr, ev, max);
 	if (timeout_ms > 0)
 		end = pr_now_ns() + (uint64_t)timeout_ms * 1000000u;
 	/* A call that will block anyway enters the ring once, to wait: the
 	 * blocking enter collects what is there as well as what comes. */
 	fetch = !(timeout_ms != 0 && pr->evq.len == 0 && pr->live > 0 && !pr->npending);
-
 	for (;;) {
-		struct io_uring_cqe *cqe;
 		/* Without the ring's WAITID peek, orphans are found by looking,
 		 * at every call and every 100 ms while blocked (kernels < 6.7). */
 		bool sweep = pr->subreaper && !pr->has_waitid;
@@ -245,61 +297,21 @@ int pidring_wait(struct pidring *pr, struct pidring_event *ev, unsigned max,
 		if (sweep)
 			pr_orphans_sweep(pr);
 		pr_run_pending(pr);
-		if (fetch && pr->evq.len < max) {
-			/* With DEFER_TASKRUN completions exist only once we
-			 * enter the kernel asking for them. Ask even when some
-			 * events are queued: a caller that spawns and waits in
-			 * turn must still hear about exits. The pollable
-			 * eventfd is reset right before: whatever completes
-			 * after this makes it readable again. */
-			pr_evfd_drain(pr);
-			if (pr_ring_has_work(pr)) {
-				pr_trace_sq(pr);
-				ret = io_uring_submit_and_get_events(pr->ring);
-				if (ret < 0 && ret != -EINTR && ret != -EAGAIN &&
-				    ret != -EBUSY)
-					return ret;
-			}
-		}
+		if (fetch && pr->evq.len < max && (ret = pr_wait_fetch(pr)) < 0)
+			return ret;
 		ret = pr_process_cqes(pr);
-		if (pr->evq.len) {
+		if (pr->evq.len || ret < 0 || timeout_ms == 0 || pr->live == 0) {
 			unsigned n = pr_pop_events(pr, ev, max);
 
+			if (!n && ret < 0)
+				return ret;
 			pr_submit_lazy(pr);
 			pr_signal_leftovers(pr);
 			return (int)n;
 		}
-		if (ret < 0)
-			return ret;
-		if (timeout_ms == 0 || pr->live == 0) {
-			pr_submit_lazy(pr);
-			pr_signal_leftovers(pr);
-			return 0;
-		}
-		pr_evfd_drain(pr);
 		fetch = false;
-		pr_trace_sq(pr);
-		if (timeout_ms < 0 && !sweep) {
-			ret = io_uring_submit_and_wait(pr->ring, 1);
-		} else {
-			uint64_t now = pr_now_ns(), left;
-			struct __kernel_timespec ts;
-
-			if (timeout_ms >= 0 && now >= end)
-				return 0;
-			left = timeout_ms < 0 ? UINT64_MAX : end - now;
-			if (sweep && left > 100000000u)
-				left = 100000000u;
-			ts.tv_sec = (long long)(left / 1000000000u);
-			ts.tv_nsec = (long long)(left % 1000000000u);
-			ret = io_uring_submit_and_wait_timeout(pr->ring, &cqe, 1, &ts,
-							       NULL);
-			if (ret == -ETIME)
-				continue;
-		}
-		if (ret == -EINTR)
-			return -EINTR;
-		if (ret < 0 && ret != -EAGAIN && ret != -EBUSY)
+		ret = pr_wait_block(pr, timeout_ms, end, sweep);
+		if (ret <= 0)
 			return ret;
 	}
 }

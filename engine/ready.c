@@ -139,44 +139,60 @@ static void pr_refused(struct pidring *pr, struct pr_proc *p, uint32_t idx, int 
  * bench measured them); only a full backlog, where the answer must be waited
  * for, goes to IORING_OP_CONNECT.
  */
-static void pr_probe(struct pidring *pr, struct pr_proc *p, uint32_t idx, bool inline_ok)
+/* The probe's CONNECT on the ring (a retry shortly, if the SQ is full). */
+static void pr_probe_ring(struct pidring *pr, struct pr_proc *p, uint32_t idx)
 {
 	struct io_uring_sqe *sqe;
-	unsigned tries = 0;
-	int r;
 
-	if (p->armed & (PR_ARM(PR_OP_CONNECT) | PR_ARM(PR_OP_RETRY)))
-		return;        /* one probe at a time; its result decides */
+	if (pr_reserve(pr, 1)) {
+		pr_retry(pr, p, idx);
+		return;
+	}
+	sqe = pr_psqe(pr, p, idx, PR_OP_CONNECT);
+	io_uring_prep_connect(sqe, p->probe_fd, (struct sockaddr *)p->sun,
+			      sizeof(*p->sun));
+	p->armed |= PR_ARM(PR_OP_CONNECT);
+	pr_submit(pr);
+}
+
+/* The probe socket is made (or switched) to block, or not: 0, or -1 when
+ * that failed and a retry is armed. */
+static int pr_probe_mode(struct pidring *pr, struct pr_proc *p, uint32_t idx, bool nb)
+{
 	if (p->probe_fd < 0) {
 		p->probe_fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC |
-				     (inline_ok ? SOCK_NONBLOCK : 0), 0);
+				     (nb ? SOCK_NONBLOCK : 0), 0);
 		if (p->probe_fd < 0) {
 			p->probe_fd = -1;
 			pr_retry(pr, p, idx);  /* out of fds: try again shortly */
-			return;
+			return -1;
 		}
-		p->flags |= PRF_PROBE | (inline_ok ? PRF_PROBE_NB : 0);
+		p->flags |= PRF_PROBE | (nb ? PRF_PROBE_NB : 0);
+		return 0;
 	}
-	/* From pidring_spawn itself the answer comes on the ring, like every
-	 * event: a READY is never decided inside the spawn call. */
-	if (!inline_ok)
-		goto ring;
-	if (!(p->flags & PRF_PROBE_NB)) {
-		/* Made for the ring: an inline connect must not block. */
-		if (fcntl(p->probe_fd, F_SETFL, O_NONBLOCK) < 0) {
-			pr_drop_probe(p);
-			pr_retry(pr, p, idx);
-			return;
-		}
-		p->flags |= PRF_PROBE_NB;
+	if (!(p->flags & PRF_PROBE_NB) == !nb)
+		return 0;
+	if (fcntl(p->probe_fd, F_SETFL, nb ? O_NONBLOCK : 0) < 0) {
+		pr_drop_probe(p);
+		pr_retry(pr, p, idx);
+		return -1;
 	}
-	/*
-	 * Refused right after IN_CREATE: bound, not yet listening. The runner
-	 * is a few instructions from listen(), and may be waiting for this
-	 * CPU: yield it and ask again, a few times (the first probe of a proc
-	 * only). A ring TIMEOUT, even of 10 us, costs tens of microseconds of
-	 * timer and wake-up here.
-	 */
+	p->flags = nb ? p->flags | PRF_PROBE_NB : p->flags & ~PRF_PROBE_NB;
+	return 0;
+}
+
+/*
+ * Connect inline. Refused right after IN_CREATE: bound, not yet listening.
+ * The runner is a few instructions from listen(), and may be waiting for
+ * this CPU: yield it and ask again, a few times (the first probe of a proc
+ * only). A ring TIMEOUT, even of 10 us, costs tens of microseconds of timer
+ * and wake-up here. Returns 0 (connected) or the errno.
+ */
+static int pr_probe_inline(struct pr_proc *p)
+{
+	unsigned tries = 0;
+	int r;
+
 	for (;;) {
 		r = connect(p->probe_fd, (struct sockaddr *)p->sun, sizeof(*p->sun));
 		if (r == 0 || (errno != EINTR && errno != ECONNREFUSED))
@@ -188,34 +204,42 @@ static void pr_probe(struct pidring *pr, struct pr_proc *p, uint32_t idx, bool i
 			sched_yield();
 		}
 	}
-	if (r == 0 || errno == EISCONN) {
-		pr_bound_ready(pr, p, idx);
-		return;
-	}
-	if (tries)
+	r = r == 0 || errno == EISCONN ? 0 : errno;
+	if (r && tries)
 		p->flags |= PRF_REPROBED;
-	if (errno != EAGAIN && errno != EINPROGRESS) {
-		pr_refused(pr, p, idx, errno);
-		return;
+	return r;
+}
+
+static void pr_probe(struct pidring *pr, struct pr_proc *p, uint32_t idx, bool inline_ok)
+{
+	int e;
+
+	if (p->armed & (PR_ARM(PR_OP_CONNECT) | PR_ARM(PR_OP_RETRY)))
+		return;        /* one probe at a time; its result decides */
+	/* From pidring_spawn itself the answer comes on the ring, like every
+	 * event: a READY is never decided inside the spawn call. A socket made
+	 * for the ring is switched to non-blocking for an inline connect. */
+	if (p->probe_fd < 0 || inline_ok) {
+		if (pr_probe_mode(pr, p, idx, inline_ok) < 0)
+			return;
 	}
-	/* Backlog full: wait for room on the ring, on a blocking socket (the
-	 * ring polls it; a non-blocking one would just say EAGAIN again). */
-	if (fcntl(p->probe_fd, F_SETFL, 0) < 0) {
-		pr_drop_probe(p);
-		pr_retry(pr, p, idx);
-		return;
+	if (inline_ok) {
+		e = pr_probe_inline(p);
+		if (e == 0) {
+			pr_bound_ready(pr, p, idx);
+			return;
+		}
+		if (e != EAGAIN && e != EINPROGRESS) {
+			pr_refused(pr, p, idx, e);
+			return;
+		}
+		/* Backlog full: wait for room on the ring, on a blocking socket
+		 * (the ring polls it; a non-blocking one would just say EAGAIN
+		 * again). */
+		if (pr_probe_mode(pr, p, idx, false) < 0)
+			return;
 	}
-	p->flags &= ~PRF_PROBE_NB;
-ring:
-	if (pr_reserve(pr, 1)) {
-		pr_retry(pr, p, idx);
-		return;
-	}
-	sqe = pr_psqe(pr, p, idx, PR_OP_CONNECT);
-	io_uring_prep_connect(sqe, p->probe_fd, (struct sockaddr *)p->sun,
-			      sizeof(*p->sun));
-	p->armed |= PR_ARM(PR_OP_CONNECT);
-	pr_submit(pr);
+	pr_probe_ring(pr, p, idx);
 }
 
 static void pr_retry(struct pidring *pr, struct pr_proc *p, uint32_t idx)

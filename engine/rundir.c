@@ -137,13 +137,9 @@ static int pr_check_base(int fd)
 	return 0;
 }
 
-int pr_rundir_open(struct pidring *pr, const char *base)
+/* pr->base, cleaned and absolute, its sun_path budget checked. */
+static int pr_base_path(struct pidring *pr, const char *base)
 {
-	char tmp[64], name[PR_INST_NAME_MAX + 1];
-	struct timespec ts;
-	unsigned rnd;
-	int ret, fd;
-
 	pr->base = base ? strdup(base) : pr_default_base();
 	if (!pr->base)
 		return -ENOMEM;
@@ -175,28 +171,35 @@ int pr_rundir_open(struct pidring *pr, const char *base)
 	if (strlen(pr->base) + 1 + PR_INST_NAME_MAX + 1 + PR_SOCK_NAME_MAX + 1 >
 	    sizeof(((struct sockaddr_un *)0)->sun_path))
 		return -ENAMETOOLONG;
+	return 0;
+}
 
-	if (mkdir(pr->base, 0700) < 0 && errno != EEXIST)
-		return -errno;
-	/* O_NOFOLLOW on the last component: a symlinked base is refused. */
-	pr->base_fd = open(pr->base, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-	if (pr->base_fd < 0)
-		return errno == ELOOP ? -ELOOP : -errno;
-	ret = pr_check_base(pr->base_fd);
-	if (ret)
-		return ret;
+/* A fresh ".new-<name>" directory in the base; its <name> into name. */
+static int pr_inst_mkdir(struct pidring *pr, char *name, size_t nlen, char *tmp,
+			 size_t tlen)
+{
+	struct timespec ts;
+	unsigned rnd;
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	rnd = (unsigned)(ts.tv_nsec ^ (ts.tv_sec << 20)) ^ (unsigned)(uintptr_t)pr;
 	for (int attempt = 0;; attempt++) {
 		rnd = rnd * 1103515245u + 12345u + (unsigned)attempt;
-		snprintf(name, sizeof(name), "%d-%08x", (int)getpid(), rnd);
-		snprintf(tmp, sizeof(tmp), ".new-%s", name);
+		snprintf(name, nlen, "%d-%08x", (int)getpid(), rnd);
+		snprintf(tmp, tlen, ".new-%s", name);
 		if (mkdirat(pr->base_fd, tmp, 0700) == 0)
-			break;
+			return 0;
 		if (errno != EEXIST || attempt > 16)
 			return -errno;
 	}
+}
+
+/* The instance directory: made under a temporary name, locked, then
+ * renamed into place, so a sweeper never sees one without its lock. */
+static int pr_inst_open(struct pidring *pr, const char *name, const char *tmp)
+{
+	int ret, fd;
+
 	if (asprintf(&pr->inst, "%s/%s", pr->base, name) < 0) {
 		pr->inst = NULL;
 		unlinkat(pr->base_fd, tmp, AT_REMOVEDIR);
@@ -228,6 +231,29 @@ int pr_rundir_open(struct pidring *pr, const char *base)
 		return ret;
 	}
 	pr->lock_fd = fd;
+	return 0;
+}
+
+int pr_rundir_open(struct pidring *pr, const char *base)
+{
+	char tmp[64], name[PR_INST_NAME_MAX + 1];
+	int ret = pr_base_path(pr, base);
+
+	if (ret)
+		return ret;
+	if (mkdir(pr->base, 0700) < 0 && errno != EEXIST)
+		return -errno;
+	/* O_NOFOLLOW on the last component: a symlinked base is refused. */
+	pr->base_fd = open(pr->base, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (pr->base_fd < 0)
+		return errno == ELOOP ? -ELOOP : -errno;
+	ret = pr_check_base(pr->base_fd);
+	if (!ret)
+		ret = pr_inst_mkdir(pr, name, sizeof(name), tmp, sizeof(tmp));
+	if (!ret)
+		ret = pr_inst_open(pr, name, tmp);
+	if (ret)
+		return ret;
 	snprintf(pr->inst_name, sizeof(pr->inst_name), "%s", name);
 	pr_sweep(pr);
 	return 0;

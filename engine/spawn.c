@@ -164,24 +164,21 @@ static _Noreturn void pr_fail(struct pr_plan *pl, int e)
 	_exit(127);
 }
 
-/* Runs in the child, on the engine's stack, in the parent's memory. */
+/*
+ * The child's steps, each 0 or the errno of what failed. They run in the
+ * child, on the engine's stack, in the parent's memory (see pr_child).
+ *
+ * No handler of the parent's can run here on shared memory: clone3 started
+ * us with every handler reset (CLONE_CLEAR_SIGHAND), and the clone() path
+ * blocked every signal before the clone. Reset every disposition that is
+ * not the default (ignored ones survive both CLONE_CLEAR_SIGHAND and exec);
+ * the mask is emptied last thing before exec: the child must start clean.
+ */
 __attribute__((no_sanitize("address")))
-static int pr_child(void *arg)
+static void pr_child_signals(void)
 {
-	struct pr_plan *pl = arg;
 	struct pr_ksigaction dfl = { .handler = SIG_DFL }, old;
-	uint64_t empty = 0;
-	unsigned i;
-	int fd;
 
-	/*
-	 * No handler of the parent's can run here on shared memory: clone3
-	 * started us with every handler reset (CLONE_CLEAR_SIGHAND), and the
-	 * clone() path blocked every signal before the clone. Reset every
-	 * disposition that is not the default (ignored ones survive both
-	 * CLONE_CLEAR_SIGHAND and exec), then, last thing before exec, empty
-	 * the mask: the child must start clean.
-	 */
 	for (int sig = 1; sig <= PR_NSIG; sig++) {
 		if (sig == SIGKILL || sig == SIGSTOP)
 			continue;
@@ -190,26 +187,47 @@ static int pr_child(void *arg)
 		if (old.handler != SIG_DFL)
 			syscall(SYS_rt_sigaction, sig, &dfl, NULL, sizeof(uint64_t));
 	}
+}
 
+/* Its cgroup, its process group or session, its supervisor. */
+__attribute__((no_sanitize("address")))
+static int pr_child_place(const struct pr_plan *pl)
+{
 	/* Join the cgroup first: everything after, a fork of the runner's
 	 * included, happens inside it. */
 	if (pl->cg_procs >= 0 && write(pl->cg_procs, "0", 1) != 1)
-		pr_fail(pl, errno);
-
+		return errno;
 	if (pl->flags & PIDRING_SPAWN_SETSID) {
 		if (setsid() < 0)
-			pr_fail(pl, errno);
+			return errno;
 	} else if (!(pl->flags & PIDRING_SPAWN_KEEP_PGRP)) {
 		if (setpgid(0, 0) < 0)
-			pr_fail(pl, errno);
+			return errno;
 	}
-
 	/* PDEATHSIG is tied to the spawning thread; if that already went away
 	 * we were reparented and must not run unsupervised. */
 	if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0)
-		pr_fail(pl, errno);
+		return errno;
 	if (getppid() != pl->parent)
-		pr_fail(pl, ESRCH);
+		return ESRCH;
+	return 0;
+}
+
+__attribute__((no_sanitize("address")))
+static bool pr_child_mapped(const struct pr_plan *pl, int fd)
+{
+	for (unsigned i = 0; i < pl->nfds; i++)
+		if (pl->fds[i].child_fd == fd)
+			return true;
+	return false;
+}
+
+/* Exactly 0, 1, 2 and the mapped fds; everything else closed. */
+__attribute__((no_sanitize("address")))
+static int pr_child_fds(const struct pr_plan *pl)
+{
+	unsigned i;
+	int fd;
 
 	/*
 	 * Until here the child shares our fd table (CLONE_FILES) and has not
@@ -219,79 +237,81 @@ static int pr_child(void *arg)
 	 * every spawn cost O(live procs).
 	 */
 	if (syscall(SYS_close_range, (unsigned)pl->keep, ~0u, CLOSE_RANGE_UNSHARE) < 0)
-		pr_fail(pl, errno);
-
+		return errno;
 	/*
 	 * Map fds. A source below hi could be overwritten by an earlier dup2,
 	 * so every such source (and /dev/null) is first moved to hi or above;
 	 * those copies are close-on-exec and closed below.
 	 */
-	for (i = 0; i < pl->nfds; i++) {
-		fd = pl->fds[i].parent_fd;
-		if (fd < pl->hi) {
-			fd = fcntl(fd, F_DUPFD_CLOEXEC, pl->hi);
-			if (fd < 0)
-				pr_fail(pl, errno);
-		}
+	for (i = 0; i <= pl->nfds; i++) {
+		fd = i < pl->nfds ? pl->fds[i].parent_fd : pl->devnull;
+		if (fd < pl->hi && (fd = fcntl(fd, F_DUPFD_CLOEXEC, pl->hi)) < 0)
+			return errno;
 		pl->tmp[i] = fd;
 	}
-	fd = pl->devnull;
-	if (fd < pl->hi) {
-		fd = fcntl(fd, F_DUPFD_CLOEXEC, pl->hi);
-		if (fd < 0)
-			pr_fail(pl, errno);
-	}
-	pl->tmp[pl->nfds] = fd;
 	for (i = 0; i < pl->nfds; i++)
 		if (dup2(pl->tmp[i], pl->fds[i].child_fd) < 0)
-			pr_fail(pl, errno);
-	for (fd = 0; fd < 3; fd++) {
-		bool mapped = false;
-		for (i = 0; i < pl->nfds; i++)
-			mapped |= pl->fds[i].child_fd == fd;
-		if (!mapped && dup2(pl->tmp[pl->nfds], fd) < 0)
-			pr_fail(pl, errno);
-	}
+			return errno;
+	for (fd = 0; fd < 3; fd++)
+		if (!pr_child_mapped(pl, fd) && dup2(pl->tmp[pl->nfds], fd) < 0)
+			return errno;
 	/* Close everything that is not a target: the gaps below hi, then all
 	 * from hi up (which takes the moved copies with it). */
-	for (fd = 3; fd < pl->hi; fd++) {
-		bool mapped = false;
-		for (i = 0; i < pl->nfds; i++)
-			mapped |= pl->fds[i].child_fd == fd;
-		if (!mapped)
+	for (fd = 3; fd < pl->hi; fd++)
+		if (!pr_child_mapped(pl, fd))
 			close(fd);
-	}
 	if (syscall(SYS_close_range, (unsigned)pl->hi, ~0u, 0) < 0)
-		pr_fail(pl, errno);
+		return errno;
+	return 0;
+}
 
-	if (pl->cwd && chdir(pl->cwd) < 0)
-		pr_fail(pl, errno);
+/*
+ * Limits, then credentials, groups before gid before uid. Raw system calls:
+ * glibc's setuid family signals every thread of the process to keep their
+ * credentials in step, and our "threads" are the parent's.
+ */
+__attribute__((no_sanitize("address")))
+static int pr_child_creds(const struct pr_plan *pl)
+{
+	const struct pidring_spawn *s = pl->spec;
 
-	/*
-	 * Limits, then credentials, groups before gid before uid. Raw system
-	 * calls: glibc's setuid family signals every thread of the process to
-	 * keep their credentials in step, and our "threads" are the parent's.
-	 */
-	for (i = 0; i < pl->spec->nrlimits; i++) {
-		const struct pidring_rlimit *rl = &pl->spec->rlimits[i];
+	for (unsigned i = 0; i < s->nrlimits; i++) {
+		const struct pidring_rlimit *rl = &s->rlimits[i];
 		struct rlimit64 { uint64_t cur, max; } lim = { rl->cur, rl->max };
 
 		if (syscall(SYS_prlimit64, 0, rl->resource, &lim, NULL) < 0)
-			pr_fail(pl, errno);
+			return errno;
 	}
 	if (pl->flags & PIDRING_SPAWN_SETGROUPS &&
-	    syscall(SYS_setgroups, (size_t)pl->spec->ngroups, pl->spec->groups) < 0)
-		pr_fail(pl, errno);
+	    syscall(SYS_setgroups, (size_t)s->ngroups, s->groups) < 0)
+		return errno;
 	if (pl->flags & PIDRING_SPAWN_SETGID &&
-	    syscall(SYS_setresgid, pl->spec->gid, pl->spec->gid, pl->spec->gid) < 0)
-		pr_fail(pl, errno);
+	    syscall(SYS_setresgid, s->gid, s->gid, s->gid) < 0)
+		return errno;
 	if (pl->flags & PIDRING_SPAWN_SETUID &&
-	    syscall(SYS_setresuid, pl->spec->uid, pl->spec->uid, pl->spec->uid) < 0)
-		pr_fail(pl, errno);
+	    syscall(SYS_setresuid, s->uid, s->uid, s->uid) < 0)
+		return errno;
 	if (pl->flags & PIDRING_SPAWN_NO_NEW_PRIVS &&
 	    prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
-		pr_fail(pl, errno);
+		return errno;
+	return 0;
+}
 
+/* Runs in the child, on the engine's stack, in the parent's memory. */
+__attribute__((no_sanitize("address")))
+static int pr_child(void *arg)
+{
+	struct pr_plan *pl = arg;
+	uint64_t empty = 0;
+	int e;
+
+	pr_child_signals();
+	if ((e = pr_child_place(pl)) || (e = pr_child_fds(pl)))
+		pr_fail(pl, e);
+	if (pl->cwd && chdir(pl->cwd) < 0)
+		pr_fail(pl, errno);
+	if ((e = pr_child_creds(pl)))
+		pr_fail(pl, e);
 	syscall(SYS_rt_sigprocmask, SIG_SETMASK, &empty, NULL, sizeof(uint64_t));
 	execve(pl->path, pl->argv, pl->envp);
 	pr_fail(pl, errno);

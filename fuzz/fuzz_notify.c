@@ -10,7 +10,7 @@
  *   - lines are split on '\n'; "READY=1" alone on a line sets ready;
  *   - the last "STATUS=" line wins; status points into the datagram, just
  *     past that line's "STATUS=", and status_len is the rest of the line
- *     capped at 1024 bytes (PR_STATUS_MAX in engine/ready.c);
+ *     capped at 1024 bytes (PR_STATUS_MAX in engine/ready.h);
  *   - the last valid "EXTEND_TIMEOUT_USEC=<1 to 20 digits>" wins, valid
  *     meaning its exact decimal value is at most a year in microseconds.
  * The input is copied into a buffer of exactly its size so that ASan sees a

@@ -19,7 +19,12 @@ QUALITY_PKGS := valgrind libc6-dbg clang libclang-rt-14-dev clang-tidy cppcheck
 
 # One after the other (they share the 2 cores), each to its end even when
 # one before it failed, so that one run reports every gate; fails if any did.
-QUALITY_GATES := check-asan check-valgrind analyze fuzz
+QUALITY_GATES := check-layers check-asan check-valgrind analyze fuzz
+
+# The engine's layering, read from its objects (tools/layers.py): no cycle
+# among engine/*.c, no file over 600 lines, no function over 60.
+check-layers: $(ENGINE_ST)
+	python3 tools/layers.py --src engine $(ENGINE_ST)
 
 quality:
 	@failed=; for g in $(QUALITY_GATES); do \
