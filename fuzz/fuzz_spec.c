@@ -98,7 +98,8 @@ const size_t fuzz_nseeds = sizeof(fuzz_seeds) / sizeof(fuzz_seeds[0]);
 #define MAX_READY_MS (24u * 3600u * 1000u)
 #define KNOWN_FLAGS  (PIDRING_SPAWN_SETSID | PIDRING_SPAWN_KEEP_PGRP | \
 		      PIDRING_SPAWN_SETUID | PIDRING_SPAWN_SETGID | \
-		      PIDRING_SPAWN_SETGROUPS | PIDRING_SPAWN_NO_NEW_PRIVS)
+		      PIDRING_SPAWN_SETGROUPS | PIDRING_SPAWN_NO_NEW_PRIVS | \
+		      PIDRING_SPAWN_SOCKET)
 
 struct reader { const uint8_t *p; size_t n; };
 
