@@ -412,13 +412,13 @@ void pr_orphans_sweep(struct pidring *pr)
 	}
 }
 
-void pr_orphans_cqe(struct pidring *pr, struct pr_proc *unused, uint32_t slot,
+void pr_orphans_cqe(struct pidring *pr, struct pr_proc *p, uint32_t idx,
 		    enum pr_op op, int res)
 {
 	struct io_uring_sqe *sqe;
-	uint32_t idx;
+	uint32_t slot;
 
-	(void)unused, (void)slot;      /* the engine's own: no proc */
+	(void)p, (void)idx;      /* the engine's own: no proc */
 
 	if (op == PR_OP_ORETRY) {
 		pr->orphan_retry = false;
@@ -429,7 +429,7 @@ void pr_orphans_cqe(struct pidring *pr, struct pr_proc *unused, uint32_t slot,
 	pr->orphan_armed = false;
 	if (res < 0)
 		return;       /* -ECHILD: no child at all; the next spawn re-arms */
-	if (!pr_pids_find(pr, pr->orphan_si.si_pid, &idx)) {
+	if (!pr_pids_find(pr, pr->orphan_si.si_pid, &slot)) {
 		pr_orphans_sweep(pr);
 		pr_orphans_arm(pr);
 		pr_submit(pr);
