@@ -55,7 +55,6 @@
 #define MAX_NOTES    40
 #define WARMUP       20       /* untimed cycles before each timed run */
 #define STACK_SIZE   (64 * 1024)
-#define HEAP_BYTES   ((size_t)1 << 30)
 
 /* snprintf into an array; true when the result was truncated. */
 #define FMT(buf, ...) ((size_t)snprintf(buf, sizeof(buf), __VA_ARGS__) >= sizeof(buf))
@@ -74,6 +73,7 @@ struct bench_cfg {
 	unsigned storm_n, storm_small;  /* storm: the large and the small n */
 	int      storm_rounds, ready_rounds;
 	unsigned big_n, big_node_n;
+	unsigned heap_mib;        /* big: the parent's touched heap */
 	unsigned pop_n, pop_rate_n;
 	int      peer_timeout_s;
 	const char *only;
@@ -138,7 +138,7 @@ struct cont {
 	unsigned flags;           /* pidring_opts.flags */
 	unsigned n;               /* storm: procs per round */
 	double val[MAX_ROUNDS];
-	double p50[MAX_ROUNDS];   /* ready: the round's spawn→ready p50 */
+	double p50[MAX_ROUNDS];   /* each round's latency p50 (lat) */
 	int    nval;
 	struct samples lat, lat2;
 	bool   skip, failed;
@@ -220,7 +220,21 @@ bool no_children(void);
 void check_reaped(const char *scenario);
 struct row *add_row(const char *scen, const char *variant, const char *cont,
 			   enum metric m);
+
+/* rounds.c: the one timing loop, the ETA and the paired ratios. A round
+ * function runs contender c once and stores its value for the round in *val
+ * (a rate, or a time in ms); it returns 0 or -errno with c->why set. */
+typedef int round_fn(struct cont *c, void *arg, double *val);
 void cont_free(struct cont *c, int n);
+void run_rounds(struct cont *cs, int nc, const char *what, int rounds, round_fn *fn,
+		void *arg);
+int round_err(struct cont *c, int r);
+double paired_ratio(const struct cont *c, const struct cont *fl, bool rate);
+double paired_p50_ratio(const struct cont *c, const struct cont *fl);
+void round_range(const struct cont *c, double *lo, double *hi);
+void eta_plan(double total_weight);
+void eta_scenario(double weight);
+double eta_left(void);
 int floor_cycles(unsigned n, unsigned c, unsigned mode, struct samples *lat,
 			double *rate);
 int psx_cycles(unsigned n, unsigned c, struct samples *lat, double *rate);
@@ -232,17 +246,11 @@ int pr_spawn_cycles(unsigned flags, unsigned n, unsigned c, struct samples *lat,
 int run_peer(const char *interp, const char *script, const char *const *args,
 		    struct peer_out *po, char *err, size_t errlen);
 void peer_skip_note(struct cont *c, const char *interp, const char *script);
-void run_rounds_n(struct cont *cs, int nc, const char *what, int rounds,
-			 int (*fn)(struct cont *, void *), void *arg);
-void run_rounds(struct cont *cs, int nc, const char *what,
-		       int (*fn)(struct cont *, void *), void *arg);
-double paired_ratio(const struct cont *c, const struct cont *fl, bool rate);
 void scenario_spawn(void);
 int pr_ready_cycles(unsigned n, struct samples *lr, struct samples *lc, double *el);
 extern unsigned long floor_refused, floor_ready_total;
 int floor_ready_cycles(unsigned n, bool samejob, struct samples *lr,
 			      struct samples *lc, double *el);
-double paired_p50_ratio(const struct cont *c, const struct cont *fl);
 void scenario_ready(void);
 int pr_storm(unsigned flags, unsigned n, double *ms, double *cancel_ms);
 int floor_storm(unsigned n, double *ms, double *kill_ms);

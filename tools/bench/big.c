@@ -1,30 +1,33 @@
 /* SPDX-License-Identifier: MIT */
+/*
+ * Scenario big: spawn→DONE latency with a large touched heap in the parent
+ * (1 GiB; --quick: 256 MiB) and without one: pidring, the floor, and Node,
+ * whose libuv forks.
+ */
 #include "bench.h"
 
-
-static int big_round(struct cont *c, void *arg)
+static int big_round(struct cont *c, void *arg, double *rate)
 {
-	double rate = 0;
 	int r;
 
 	(void)arg;
 	switch (c->kind) {
 	case K_BPIDRING:
-		r = pr_spawn_cycles(0, cfg.big_n, 1, &c->lat, &rate);
+		r = pr_spawn_cycles(0, cfg.big_n, 1, &c->lat, rate);
 		break;
 	case K_BFLOOR:
-		r = floor_cycles(WARMUP, 1, 0, NULL, &rate);
+		r = floor_cycles(WARMUP, 1, 0, NULL, rate);
 		if (!r)
-			r = floor_cycles(cfg.big_n, 1, 0, &c->lat, &rate);
+			r = floor_cycles(cfg.big_n, 1, 0, &c->lat, rate);
 		break;
 	default: {
-		char ns[16], err[600];
+		char ns[16], mib[16], err[600];
 		const char *args[] = { "--child", g.child, "--n", ns, "--c", "1",
-				       "--warmup", "3", "--heap-mib",
-				       c->kind == K_BNODEHEAP ? "1024" : "0", NULL };
+				       "--warmup", "3", "--heap-mib", mib, NULL };
 		struct peer_out po;
 
 		snprintf(ns, sizeof(ns), "%u", cfg.big_node_n);
+		snprintf(mib, sizeof(mib), "%u", c->kind == K_BNODEHEAP ? cfg.heap_mib : 0);
 		memset(&po, 0, sizeof(po));
 		po.lat = c->lat;
 		r = run_peer(g.node, "node_spawn.js", args, &po, err, sizeof(err));
@@ -36,17 +39,11 @@ static int big_round(struct cont *c, void *arg)
 		}
 		snprintf(g.node_ver, sizeof(g.node_ver), "%s", po.ver);
 		snprintf(g.node_uv, sizeof(g.node_uv), "%s", po.uv);
-		rate = po.rate;
+		*rate = po.rate;
 		break;
 	}
 	}
-	if (r) {
-		snprintf(c->why, sizeof(c->why), "%s", strerror(-r));
-		return r;
-	}
-	if (c->nval < MAX_ROUNDS)
-		c->val[c->nval++] = rate;
-	return 0;
+	return round_err(c, r);
 }
 
 static void big_rows(struct cont *c, int nc, const char *variant, const struct cont *floor_c,
@@ -84,17 +81,24 @@ static void big_rows(struct cont *c, int nc, const char *variant, const struct c
 
 /*
  * Phase one runs the no-heap rounds, alternating Node with and without its
- * 1 GiB Buffer. Phase two touches a 1 GiB heap in this process once (every
+ * own Buffer of that size. Phase two touches the heap in this process once (every
  * page written) and runs our contenders again. A touched heap cannot be
  * un-touched between rounds short of freeing it, and touching it again costs
  * seconds.
  */
 void scenario_big(void)
 {
+	size_t bytes = (size_t)cfg.heap_mib << 20;
 	struct cont no[4], with[2];
+	char heapname[32], what[96];
 	double touch_s;
 	char *heap;
 	uint64_t t0;
+
+	if (cfg.heap_mib % 1024)
+		snprintf(heapname, sizeof(heapname), "%u MiB heap", cfg.heap_mib);
+	else
+		snprintf(heapname, sizeof(heapname), "%u GiB heap", cfg.heap_mib / 1024);
 
 	memset(no, 0, sizeof(no));
 	memset(with, 0, sizeof(with));
@@ -107,22 +111,24 @@ void scenario_big(void)
 	with[0] = (struct cont){ .name = "floor (clone)", .kind = K_BFLOOR };
 	with[1] = (struct cont){ .name = "pidring", .kind = K_BPIDRING };
 
-	run_rounds(no, 4, "big (no heap; node with and without 1 GiB)", big_round, NULL);
-	progress("big: touching a 1 GiB heap");
+	snprintf(what, sizeof(what), "big (no heap; node with and without %s)", heapname);
+	run_rounds(no, 4, what, cfg.rounds, big_round, NULL);
+	progress("big: touching a %s", heapname);
 	t0 = now_ns();
-	heap = malloc(HEAP_BYTES);
+	heap = malloc(bytes);
 	if (!heap) {
-		fail("big: 1 GiB heap", ENOMEM);
+		fail("big: the heap", ENOMEM);
 	} else {
-		memset(heap, 0x5a, HEAP_BYTES);
+		memset(heap, 0x5a, bytes);
 		touch_s = (double)(now_ns() - t0) / 1e9;
-		run_rounds(with, 2, "big (1 GiB heap)", big_round, NULL);
-		if (((volatile char *)heap)[HEAP_BYTES - 1] != 0x5a)
+		snprintf(what, sizeof(what), "big (%s)", heapname);
+		run_rounds(with, 2, what, cfg.rounds, big_round, NULL);
+		if (((volatile char *)heap)[bytes - 1] != 0x5a)
 			note("big: the heap changed under us");
 		free(heap);
-		note("big: spawn→DONE latency, C=1. Writing every page of the 1 GiB heap "
-		     "took %.2f s (untimed). Node allocates and fills its own 1 GiB Buffer. "
-		     "The ratio is against the floor without a heap", touch_s);
+		note("big: spawn→DONE latency, C=1. Writing every page of the %s took %.2f s "
+		     "(untimed). Node allocates and fills its own Buffer of that size. "
+		     "The ratio is against the floor without a heap", heapname, touch_s);
 	}
 	big_rows(no, 3, "no heap", &no[0], NULL);
 	{
@@ -130,7 +136,7 @@ void scenario_big(void)
 		struct cont before[3] = { no[0], no[1], no[2] };
 		struct cont heaped[3] = { with[0], with[1], no[3] };
 
-		big_rows(heaped, 3, "1 GiB heap", &no[0], before);
+		big_rows(heaped, 3, heapname, &no[0], before);
 	}
 	cont_free(no, 4);
 	cont_free(with, 2);

@@ -143,15 +143,35 @@ static void usage(FILE *f)
 		"       PIDRING_BENCH_PYTHON (empty: skip that peer)\n");
 }
 
-int main(int argc, char **argv)
+/* The counts of a full run, and of --quick: every scenario, smaller. */
+static void configure(int rounds, int pop)
 {
-	static const char *const node_names[] = { "node", "nodejs", NULL };
-	static const char *const py_names[] = { "python3", NULL };
-	char exe[PATH_MAX], *slash;
-	const char *e;
-	struct rlimit rl;
-	uint64_t t_start;
-	ssize_t l;
+	bool q = cfg.quick;
+
+	cfg.rounds = q ? 3 : 5;
+	cfg.spawn_rounds = q ? 5 : 11;
+	cfg.spawn_n = q ? 200 : 1000;
+	cfg.ready_n = q ? 100 : 1000;
+	cfg.poll_n = q ? 10 : 40;
+	cfg.big_n = q ? 100 : 500;
+	cfg.big_node_n = q ? 10 : 50;
+	cfg.heap_mib = q ? 256 : 1024;
+	cfg.pop_n = q ? 2000 : 10000;
+	cfg.pop_rate_n = q ? 300 : 1000;
+	cfg.peer_timeout_s = q ? 60 : 300;
+	cfg.storm_n = q ? 2000 : 10000;
+	cfg.storm_small = 100;
+	/* The bars are judged on medians over at least 5 alternating rounds. */
+	cfg.storm_rounds = cfg.ready_rounds = cfg.rounds < 5 ? 5 : cfg.rounds;
+	if (rounds)
+		cfg.rounds = cfg.spawn_rounds = cfg.storm_rounds = cfg.ready_rounds = rounds;
+	if (pop)
+		cfg.pop_n = (unsigned)pop;
+}
+
+/* 0, or the exit status of a run that must not start. */
+static int parse_args(int argc, char **argv)
+{
 	int rounds = 0, pop = 0;
 
 	cfg.peers = true;
@@ -180,46 +200,28 @@ int main(int argc, char **argv)
 				fprintf(stderr, "pidring-bench: --rounds 1..%d\n", MAX_ROUNDS);
 				return 2;
 			}
+		/* options of scenario modules go here, beside their table entry */
 		} else if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
 			usage(stdout);
-			return 0;
+			return -1;
 		} else {
 			usage(stderr);
 			return 2;
 		}
 	}
-	if (cfg.quick) {
-		cfg.rounds = 3;
-		cfg.spawn_rounds = 9;
-		cfg.spawn_n = 300;
-		cfg.ready_n = 200;
-		cfg.poll_n = 20;
-		cfg.big_n = 200;
-		cfg.big_node_n = 15;
-		cfg.pop_rate_n = 500;
-		cfg.peer_timeout_s = 60;
-	} else {
-		cfg.rounds = 5;
-		cfg.spawn_rounds = 11;
-		cfg.spawn_n = 1000;
-		cfg.ready_n = 1000;
-		cfg.poll_n = 40;
-		cfg.big_n = 500;
-		cfg.big_node_n = 50;
-		cfg.pop_rate_n = 1000;
-		cfg.peer_timeout_s = 300;
-	}
-	cfg.storm_n = cfg.quick ? 2000 : 10000;
-	cfg.storm_small = 100;
-	cfg.pop_n = 10000;
-	/* The bars are judged on medians over at least 5 alternating rounds. */
-	cfg.storm_rounds = cfg.ready_rounds = cfg.rounds < 5 ? 5 : cfg.rounds;
-	if (rounds)
-		cfg.rounds = cfg.spawn_rounds = cfg.storm_rounds = cfg.ready_rounds = rounds;
-	if (pop)
-		cfg.pop_n = (unsigned)pop;
+	configure(rounds, pop);
+	return 0;
+}
 
-	/* Where the child and the peer scripts are. */
+/* Where the child and the peer scripts are; 0 or 2. */
+static int locate(void)
+{
+	static const char *const node_names[] = { "node", "nodejs", NULL };
+	static const char *const py_names[] = { "python3", NULL };
+	char exe[PATH_MAX], *slash;
+	const char *e;
+	ssize_t l;
+
 	l = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
 	exe[l > 0 ? l : 0] = '\0';
 	slash = strrchr(exe, '/');
@@ -258,6 +260,23 @@ int main(int argc, char **argv)
 	argv_never[1] = "--never-ready";
 	argv_sleep[0] = g.child;
 	argv_sleep[1] = "--sleep-forever";
+
+	argv_plain[0] = g.child;
+	argv_bind[0] = g.child;
+	argv_bind[1] = "--bind-after-ms";
+	argv_bind[2] = "0";
+	argv_never[0] = g.child;
+	argv_never[1] = "--never-ready";
+	argv_sleep[0] = g.child;
+	argv_sleep[1] = "--sleep-forever";
+	return 0;
+}
+
+/* The private runtime dir, the floor's stack, the limits; 0 or 2. */
+static int setup(void)
+{
+	struct rlimit rl;
+	const char *e;
 
 	/* One pidfd per live proc: 10,000 of them in the population scenario. */
 	if (!getrlimit(RLIMIT_NOFILE, &rl) && rl.rlim_cur < rl.rlim_max) {
@@ -306,43 +325,93 @@ int main(int argc, char **argv)
 	if (cfg.peers && !g.python[0])
 		note("python3 not found: Python contenders skipped");
 
-	t_start = now_ns();
-	if (want("spawn") || want("fallback"))
-		scenario_spawn();
-	if (want("ready"))
-		scenario_ready();
-	if (want("storm") || want("fallback"))
-		scenario_storm();
-	if (want("big"))
-		scenario_big();
-	if (want("population"))
-		scenario_population(0);
-	if (cfg.only && want("pop-fallback"))
-		scenario_population(PIDRING_F_NO_WAITID);
+	return 0;
+}
+
+static void run_population(void) { scenario_population(0); }
+static void run_pop_fallback(void) { scenario_population(PIDRING_F_NO_WAITID); }
+
+/*
+ * The scenarios, in the order they run. A scenario runs when --only is not
+ * given or names it (or its "also" name); an "only" one runs only when named.
+ * weight: its rough share of a full run and of a quick one, in seconds on a
+ * small machine, for the ETA. A module that brings a scenario of its own
+ * (tools/bench/<name>.c) adds its entry function to bench.h and a line here.
+ */
+static const struct scenario {
+	const char *name, *also;
+	void (*run)(void);
+	double weight_full, weight_quick;
+	bool only;
+} scenarios[] = {
+	{ "spawn",        "fallback", scenario_spawn,   110, 14, false },
+	{ "ready",        NULL,       scenario_ready,    25,  6, false },
+	{ "storm",        "fallback", scenario_storm,    70, 10, false },
+	{ "big",          NULL,       scenario_big,      25,  5, false },
+	{ "population",   NULL,       run_population,    30,  5, false },
+	{ "pop-fallback", NULL,       run_pop_fallback,  30,  5, true },
+	/* more scenarios from their own modules go here */
+};
+#define NSCEN (sizeof(scenarios) / sizeof(scenarios[0]))
+
+static bool scenario_wanted(const struct scenario *s)
+{
+	if (s->only)
+		return cfg.only && want(s->name);
+	return want(s->name) || (s->also && want(s->also));
+}
+
+static void run_scenarios(void)
+{
+	double total = 0;
+
+	for (size_t i = 0; i < NSCEN; i++)
+		if (scenario_wanted(&scenarios[i]))
+			total += cfg.quick ? scenarios[i].weight_quick : scenarios[i].weight_full;
+	eta_plan(total);
+	for (size_t i = 0; i < NSCEN; i++) {
+		const struct scenario *s = &scenarios[i];
+
+		if (!scenario_wanted(s))
+			continue;
+		eta_scenario(cfg.quick ? s->weight_quick : s->weight_full);
+		s->run();
+	}
+	eta_scenario(0);
 	if (g.node_ver[0])
 		note("peers: Node %s (libuv %s)%s%s", g.node_ver, g.node_uv,
 		     g.py_ver[0] ? ", Python " : "", g.py_ver);
 	else if (g.py_ver[0])
 		note("peers: Python %s", g.py_ver);
+}
 
-	double secs = (double)(now_ns() - t_start) / 1e9;
+int main(int argc, char **argv)
+{
+	uint64_t t_start;
+	double secs;
+	int r;
 
+	r = parse_args(argc, argv);
+	if (r)
+		return r < 0 ? 0 : r;
+	r = locate();
+	if (!r)
+		r = setup();
+	if (r)
+		return r;
+	t_start = now_ns();
+	run_scenarios();
+	secs = (double)(now_ns() - t_start) / 1e9;
 	check_reaped("the run");
 	cleanup_tmp();
 	order_rows();
 	print_table(secs);
-	if (cfg.json) {
-		int r = write_json(cfg.json, secs);
-
-		if (r)
-			fprintf(stderr, "pidring-bench: %s: %s\n", cfg.json, strerror(-r));
-	}
-	if (cfg.csv) {
-		int r = write_csv(cfg.csv);
-
-		if (r)
-			fprintf(stderr, "pidring-bench: %s: %s\n", cfg.csv, strerror(-r));
-	}
+	r = cfg.json ? write_json(cfg.json, secs) : 0;
+	if (r)
+		fprintf(stderr, "pidring-bench: %s: %s\n", cfg.json, strerror(-r));
+	r = cfg.csv ? write_csv(cfg.csv) : 0;
+	if (r)
+		fprintf(stderr, "pidring-bench: %s: %s\n", cfg.csv, strerror(-r));
 	munmap(g.stack, STACK_SIZE);
 	return g.failed ? 1 : 0;
 }

@@ -26,33 +26,26 @@ static int spawn_sleepers(struct pidring *pr, unsigned from, unsigned to)
 
 static struct pidring *pop_pr;
 
-static int pop_round(struct cont *c, void *arg)
+static int pop_round(struct cont *c, void *arg, double *rate)
 {
-	double rate = 0;
 	int r;
 
 	(void)arg;
 	/* Each run is capped in time: at a large population a cycle may be slow. */
 	cycle_deadline = now_ns() + (cfg.quick ? 1000000000ull : 5000000000ull);
 	if (c->kind == K_PPIDRING) {
-		r = pr_cycles(pop_pr, WARMUP, 1, NULL, &rate);
+		r = pr_cycles(pop_pr, WARMUP, 1, NULL, rate);
 		if (!r)
-			r = pr_cycles(pop_pr, cfg.pop_rate_n, 1, &c->lat, &rate);
+			r = pr_cycles(pop_pr, cfg.pop_rate_n, 1, &c->lat, rate);
 	} else {
 		bool u = c->kind == K_PUNSHARE;
 
-		r = floor_cycles(WARMUP, 1, u ? FL_UNSHARE : 0, NULL, &rate);
+		r = floor_cycles(WARMUP, 1, u ? FL_UNSHARE : 0, NULL, rate);
 		if (!r)
-			r = floor_cycles(cfg.pop_rate_n, 1, u ? FL_UNSHARE : 0, &c->lat, &rate);
+			r = floor_cycles(cfg.pop_rate_n, 1, u ? FL_UNSHARE : 0, &c->lat, rate);
 	}
 	cycle_deadline = 0;
-	if (r) {
-		snprintf(c->why, sizeof(c->why), "%s", strerror(-r));
-		return r;
-	}
-	if (c->nval < MAX_ROUNDS)
-		c->val[c->nval++] = rate;
-	return 0;
+	return round_err(c, r);
 }
 
 static void pop_init(struct cont *c)
@@ -96,7 +89,7 @@ void scenario_population(unsigned flags)
 	r = spawn_sleepers(pop_pr, 0, small);
 	if (!r) {
 		snprintf(what, sizeof(what), "%s @%u live", scen, small);
-		run_rounds(cs[0], 3, what, pop_round, NULL);
+		run_rounds(cs[0], 3, what, cfg.rounds, pop_round, NULL);
 	}
 	t0 = now_ns();
 	if (!r)
@@ -106,7 +99,7 @@ void scenario_population(unsigned flags)
 	rss1 = rss_bytes();
 	if (!r) {
 		snprintf(what, sizeof(what), "%s @%u live", scen, pop);
-		run_rounds(cs[1], 3, what, pop_round, NULL);
+		run_rounds(cs[1], 3, what, cfg.rounds, pop_round, NULL);
 	}
 	if (r)
 		fail("population: spawning the sleepers", r);

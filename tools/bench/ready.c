@@ -2,9 +2,8 @@
 #include "bench.h"
 
 
-static int ready_round(struct cont *c, void *arg)
+static int ready_round(struct cont *c, void *arg, double *val)
 {
-	size_t first = c->lat.n;
 	double el = 0, rate;
 	int r;
 
@@ -47,15 +46,8 @@ static int ready_round(struct cont *c, void *arg)
 		break;
 	}
 	}
-	if (r) {
-		snprintf(c->why, sizeof(c->why), "%s", strerror(-r));
-		return r;
-	}
-	if (c->nval < MAX_ROUNDS) {
-		c->p50[c->nval] = pct(c->lat.v + first, c->lat.n - first, 0.5);
-		c->val[c->nval++] = rate;
-	}
-	return 0;
+	*val = rate;
+	return round_err(c, r);
 }
 
 void scenario_ready(void)
@@ -70,7 +62,7 @@ void scenario_ready(void)
 				  .kind = K_RSAMEJOB };
 	cs[nc++] = (struct cont){ .name = "python 50 ms sleep-poll", .kind = K_RPOLL };
 	peer_skip_note(&cs[3], g.python, "py_ready_poll.py");
-	run_rounds_n(cs, nc, "ready", cfg.ready_rounds, ready_round, NULL);
+	run_rounds(cs, nc, "ready", cfg.ready_rounds, ready_round, NULL);
 
 	for (int i = 0; i < nc; i++) {
 		struct cont *c = &cs[i];

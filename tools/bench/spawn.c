@@ -59,15 +59,11 @@ static int run_spawn_cont(struct cont *c, unsigned n, unsigned conc, double *rat
 	return r;
 }
 
-static int spawn_round(struct cont *c, void *arg)
+static int spawn_round(struct cont *c, void *arg, double *val)
 {
 	struct spawn_arg *a = arg;
-	double rate = 0;
-	int r = run_spawn_cont(c, a->n, a->c, &rate);
 
-	if (!r && c->nval < MAX_ROUNDS)
-		c->val[c->nval++] = rate;
-	return r;
+	return run_spawn_cont(c, a->n, a->c, val);
 }
 
 /* Rows for contenders whose primary value is a rate (val) with latencies. */
@@ -151,7 +147,7 @@ void scenario_spawn(void)
 		}
 		snprintf(variant, sizeof(variant), "C=%u", concs[ci]);
 		snprintf(what, sizeof(what), "spawn %s", variant);
-		run_rounds_n(cs, nc, what, cfg.spawn_rounds, spawn_round, &a);
+		run_rounds(cs, nc, what, cfg.spawn_rounds, spawn_round, &a);
 		rate_rows(main_ ? "spawn" : NULL, fb ? "fallback" : NULL, variant, cs, nc);
 		cont_free(cs, nc);
 		check_reaped("spawn");

@@ -2,24 +2,19 @@
 #include "bench.h"
 
 
-static int storm_round(struct cont *c, void *arg)
+static int storm_round(struct cont *c, void *arg, double *ms)
 {
-	double ms = 0, first = 0;
+	double first = 0;
 	int r;
 
 	(void)arg;
 	if (c->kind == K_SFLOOR)
-		r = floor_storm(c->n, &ms, &first);
+		r = floor_storm(c->n, ms, &first);
 	else
-		r = pr_storm(c->flags, c->n, &ms, &first);
-	if (r) {
-		snprintf(c->why, sizeof(c->why), "%s", strerror(-r));
-		return r;
-	}
-	if (c->nval < MAX_ROUNDS)
-		c->val[c->nval++] = ms;
-	push(&c->lat2, first * 1e3);
-	return 0;
+		r = pr_storm(c->flags, c->n, ms, &first);
+	if (!r)
+		push(&c->lat2, first * 1e3);
+	return round_err(c, r);
 }
 
 /*
@@ -95,7 +90,7 @@ void scenario_storm(void)
 		cs[nc++] = (struct cont){ .name = "pidring NO_WAITID", .kind = K_SPIDRING,
 					  .flags = PIDRING_F_NO_WAITID, .n = big };
 	snprintf(what, sizeof(what), "storm %u and %u", small, big);
-	run_rounds_n(cs, nc, what, cfg.storm_rounds, storm_round, NULL);
+	run_rounds(cs, nc, what, cfg.storm_rounds, storm_round, NULL);
 	if (main_) {
 		storm_row(&cs[2], &cs[2], false, false);
 		storm_row(&cs[3], &cs[2], false, false);

@@ -81,14 +81,17 @@ bool bar_met(const struct bar *b)
 }
 void progress(const char *fmt, ...)
 {
-	va_list ap;
-
 	static uint64_t t0;
+	double left = eta_left();
+	va_list ap;
 
 	if (!t0)
 		t0 = now_ns();
 	va_start(ap, fmt);
-	fprintf(stderr, "bench %6.1fs: ", (double)(now_ns() - t0) / 1e9);
+	fprintf(stderr, "bench %6.1fs", (double)(now_ns() - t0) / 1e9);
+	if (!isnan(left))
+		fprintf(stderr, " (ETA %3.0fs)", left);
+	fputs(": ", stderr);
 	vfprintf(stderr, fmt, ap);
 	fputc('\n', stderr);
 	va_end(ap);
