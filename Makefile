@@ -112,6 +112,9 @@ $(B)/tools/%.o: tools/%.c
 	@mkdir -p $(@D)
 	$(Q)$(CC) $(CPPFLAGS) -Itools -std=gnu11 $(CFLAGS) $(WARN) $(DEPFLAGS) -c -o $@ $<
 
+# The bench reports the liburing it was built against.
+$(B)/tools/bench/json.o: CPPFLAGS += -DLIBURING_VERSION_STR='"$(shell pkg-config --modversion liburing 2>/dev/null || echo unknown)"'
+
 $(B)/pidring-bench: $(BENCH_OBJ) $(STLIB)
 	$(call msg,LD,$@)
 	$(Q)$(CC) $(CFLAGS) -o $@ $(BENCH_OBJ) $(STLIB) $(URING_LIBS) -lpthread -lm
@@ -198,10 +201,13 @@ bench: deps
 
 bench-ci: deps
 	@$(MAKE) --no-print-directory all
-	PIDRING_CHILD=$(CURDIR)/$(B)/pidring-child $(B)/pidring-bench --quick --json $(B)/bench.json
+	PIDRING_CHILD=$(CURDIR)/$(B)/pidring-child $(B)/pidring-bench --quick --json $(B)/bench-quick.json
 
-bench-plot: bench
-	tools/bench/plot.sh $(B)/bench.csv $(B)/bench.png
+# docs/bench.png, drawn from a full run's JSON (the run is made first when
+# $(B)/bench.json is not there).
+bench-plot: deps
+	@[ -r $(B)/bench.json ] || $(MAKE) --no-print-directory bench
+	$(PYTHON) tools/bench/plot.py $(B)/bench.json docs/bench.png
 
 install: lib
 	install -d $(DESTDIR)$(LIBDIR) $(DESTDIR)$(INCLUDEDIR) $(DESTDIR)$(PKGCONFIGDIR)

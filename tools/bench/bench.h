@@ -123,7 +123,9 @@ struct row {
 	double p50, p99;          /* µs; NAN: n/a */
 	double rate;              /* 1/s; NAN: n/a */
 	double ratio;             /* ratio_to_floor; NAN: n/a */
+	double min, max;          /* over rounds, in the metric's unit; NAN: n/a */
 	int    rounds;
+	unsigned count;           /* procs (cycles) per contender per round */
 	size_t samples;
 	char   note[200];
 };
@@ -218,6 +220,10 @@ long rss_bytes(void);
 size_t heap_bytes(void);
 bool no_children(void);
 void check_reaped(const char *scenario);
+extern const char *const metric_name[], *const metric_unit[];
+extern struct row rows[MAX_ROWS];
+extern int nrows;
+void row_rounds(struct row *r, const struct cont *c, unsigned count);
 struct row *add_row(const char *scen, const char *variant, const char *cont,
 			   enum metric m);
 

@@ -67,7 +67,8 @@ static void big_rows(struct cont *c, int nc, const char *variant, const struct c
 		r->median = r->p50 / 1e3;
 		r->rate = median(c->val, c->nval);
 		r->ratio = fl / r->p50;
-		r->rounds = c->nval;
+		row_rounds(r, c, c->kind == K_BNODE || c->kind == K_BNODEHEAP ? cfg.big_node_n :
+			   cfg.big_n);
 		r->samples = c->lat.n;
 		if (before && before[i].lat.n) {
 			double p0 = pct(before[i].lat.v, before[i].lat.n, 0.5);

@@ -1,6 +1,10 @@
 /* SPDX-License-Identifier: MIT */
+/*
+ * The hand-written floors: clone(CLONE_VM|CLONE_VFORK|CLONE_PIDFD), the
+ * same-job child (floor_hygiene), spawn cycles, the ready cycle (inotify +
+ * connect, kill, waitid, unlink, close) and the kill + waitid storm.
+ */
 #include "bench.h"
-
 
 /*
  * What pidring's child does besides exec, by hand: every signal disposition

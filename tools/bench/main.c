@@ -66,7 +66,6 @@
  */
 #include "bench.h"
 
-
 static bool probe_waitid(void)
 {
 	struct io_uring_probe *p = io_uring_get_probe();
@@ -251,15 +250,6 @@ static int locate(void)
 	find_interp("PIDRING_BENCH_PYTHON", py_names, g.python, sizeof(g.python));
 	if (cfg.peers && g.python[0])
 		resolve_python();
-
-	argv_plain[0] = g.child;
-	argv_bind[0] = g.child;
-	argv_bind[1] = "--bind-after-ms";
-	argv_bind[2] = "0";
-	argv_never[0] = g.child;
-	argv_never[1] = "--never-ready";
-	argv_sleep[0] = g.child;
-	argv_sleep[1] = "--sleep-forever";
 
 	argv_plain[0] = g.child;
 	argv_bind[0] = g.child;

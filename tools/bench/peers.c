@@ -1,6 +1,10 @@
 /* SPDX-License-Identifier: MIT */
+/*
+ * Common practice: posix_spawn + waitpid, and the Node and Python peer
+ * scripts in tools/bench/ (node_spawn.js, py_spawn.py, py_ready_poll.py) run in their own process group, their
+ * one JSON line parsed.
+ */
 #include "bench.h"
-
 
 /* ---- posix_spawn + waitpid ---- */
 

@@ -1,6 +1,9 @@
 /* SPDX-License-Identifier: MIT */
+/*
+ * pidring as a contender: spawn cycles, the ready cycle and the cancel
+ * storm on an engine of its own.
+ */
 #include "bench.h"
-
 
 /* ---- pidring ---- */
 

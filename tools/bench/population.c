@@ -1,6 +1,9 @@
 /* SPDX-License-Identifier: MIT */
+/*
+ * Scenario population: heap and RSS per live proc, and the spawn rate with
+ * 10,000 (--quick: 2,000) sleeping children against 10.
+ */
 #include "bench.h"
-
 
 static int spawn_sleepers(struct pidring *pr, unsigned from, unsigned to)
 {
@@ -146,7 +149,7 @@ void scenario_population(unsigned flags)
 			row->median = row->rate = median(c->val, c->nval);
 			row->p50 = pct(c->lat.v, c->lat.n, 0.5);
 			row->p99 = pct(c->lat.v, c->lat.n, 0.99);
-			row->rounds = c->nval;
+			row_rounds(row, c, cfg.pop_rate_n);
 			row->samples = c->lat.n;
 			row->ratio = row->rate / fl;
 			if (k && cs[0][i].nval)

@@ -1,6 +1,9 @@
 /* SPDX-License-Identifier: MIT */
+/*
+ * Scenario ready: spawn→READY latency and the spawn, ready, cancel, DONE
+ * cycle against the floor (issue 14's bar).
+ */
 #include "bench.h"
-
 
 static int ready_round(struct cont *c, void *arg, double *val)
 {
@@ -82,7 +85,8 @@ void scenario_ready(void)
 		lr->median = lr->p50 / 1e3;
 		lr->rate = cr->median = cr->rate = median(c->val, c->nval);
 		lr->ratio = cs[0].nval ? paired_p50_ratio(c, &cs[0]) : NAN;
-		lr->rounds = cr->rounds = c->nval;
+		row_rounds(lr, c, c->kind == K_RPOLL ? cfg.poll_n : cfg.ready_n);
+		row_rounds(cr, c, c->kind == K_RPOLL ? cfg.poll_n : cfg.ready_n);
 		lr->samples = c->lat.n;
 		cr->samples = c->lat2.n;
 		cr->p50 = pct(c->lat2.v, c->lat2.n, 0.50);

@@ -1,11 +1,15 @@
 /* SPDX-License-Identifier: MIT */
+/*
+ * The table on stdout (and --csv): the rows, their order, their formats,
+ * and the PASS/MISS lines of the bars.
+ */
 #include "bench.h"
 
-static const char *const metric_name[] = { "rate", "latency", "time", "bytes" };
-static const char *const metric_unit[] = { "1/s", "ms", "ms", "B" };
+const char *const metric_name[] = { "rate", "latency", "time", "bytes" };
+const char *const metric_unit[] = { "1/s", "ms", "ms", "B" };
 
-static struct row rows[MAX_ROWS];
-static int nrows;
+struct row rows[MAX_ROWS];
+int nrows;
 
 struct row *add_row(const char *scen, const char *variant, const char *cont,
 			   enum metric m)
@@ -21,8 +25,31 @@ struct row *add_row(const char *scen, const char *variant, const char *cont,
 	snprintf(r->cont, sizeof(r->cont), "%s", cont);
 	snprintf(r->baseline, sizeof(r->baseline), "floor");
 	r->metric = m;
-	r->median = r->p50 = r->p99 = r->rate = r->ratio = NAN;
+	r->median = r->p50 = r->p99 = r->rate = r->ratio = r->min = r->max = NAN;
 	return r;
+}
+
+/*
+ * A row's rounds, their count of procs, and the range of its per-round
+ * values: the round's value for rates and times, the round's p50 for
+ * latencies (whose median is the p50 over all samples).
+ */
+void row_rounds(struct row *r, const struct cont *c, unsigned count)
+{
+	r->rounds = c->nval;
+	r->count = count;
+	if (r->metric == M_LAT) {
+		for (int k = 0; k < c->nval; k++) {
+			double v = c->p50[k] / 1e3;
+
+			if (isnan(r->min) || v < r->min)
+				r->min = v;
+			if (isnan(r->max) || v > r->max)
+				r->max = v;
+		}
+	} else {
+		round_range(c, &r->min, &r->max);
+	}
 }
 
 /* ---- output ---- */
@@ -120,92 +147,6 @@ void print_table(double secs)
 		       bars[i].issue, bars[i].what, bars[i].value,
 		       bars[i].at_least ? ">=" : "<=", bars[i].goal);
 	fflush(stdout);
-}
-
-static void json_esc(FILE *f, const char *s)
-{
-	fputc('"', f);
-	for (; *s; s++) {
-		unsigned char c = (unsigned char)*s;
-
-		if (c == '"' || c == '\\')
-			fprintf(f, "\\%c", c);
-		else if (c < 0x20)
-			fprintf(f, "\\u%04x", c);
-		else
-			fputc(c, f);
-	}
-	fputc('"', f);
-}
-
-static void json_dbl(FILE *f, double v)
-{
-	if (isnan(v) || isinf(v))
-		fputs("null", f);
-	else
-		fprintf(f, "%.6g", v);
-}
-
-int write_json(const char *path, double secs)
-{
-	FILE *f = fopen(path, "w");
-	struct utsname u;
-
-	if (!f)
-		return -errno;
-	uname(&u);
-	fprintf(f, "{\n  \"tool\": \"pidring-bench\",\n  \"pidring_version\": ");
-	json_esc(f, pidring_version());
-	fprintf(f, ",\n  \"quick\": %s,\n  \"rounds\": %d,\n  \"seconds\": %.1f,\n",
-		cfg.quick ? "true" : "false", cfg.rounds, secs);
-	fprintf(f, "  \"machine\": { \"cores\": %ld, \"kernel\": ", sysconf(_SC_NPROCESSORS_ONLN));
-	json_esc(f, u.release);
-	fprintf(f, ", \"kernel_waitid\": %s, \"node\": ", g.kernel_waitid ? "true" : "false");
-	json_esc(f, g.node_ver);
-	fprintf(f, ", \"libuv\": ");
-	json_esc(f, g.node_uv);
-	fprintf(f, ", \"python\": ");
-	json_esc(f, g.py_ver);
-	fprintf(f, " },\n  \"convention\": ");
-	json_esc(f, "ratio_to_floor = floor cost / contender cost: rate metrics contender/floor, "
-		 "latency and time metrics floor/contender; 1.0 is the floor, < 1 slower. "
-		 "median: for rate and time metrics the median over rounds of the per-round "
-		 "value, for latency metrics the p50 over all samples; p50_us/p99_us: per-proc "
-		 "latency over all samples; rate_per_s: median per-round rate");
-	fprintf(f, ",\n  \"entries\": [\n");
-	for (int i = 0; i < nrows; i++) {
-		struct row *r = &rows[i];
-
-		fprintf(f, "    { \"scenario\": ");
-		json_esc(f, r->scen);
-		fprintf(f, ", \"variant\": ");
-		json_esc(f, r->variant);
-		fprintf(f, ", \"contender\": ");
-		json_esc(f, r->cont);
-		fprintf(f, ", \"metric\": \"%s\", \"unit\": \"%s\", \"median\": ",
-			metric_name[r->metric], metric_unit[r->metric]);
-		json_dbl(f, r->median);
-		fprintf(f, ", \"p50_us\": ");
-		json_dbl(f, r->p50);
-		fprintf(f, ", \"p99_us\": ");
-		json_dbl(f, r->p99);
-		fprintf(f, ", \"rate_per_s\": ");
-		json_dbl(f, r->rate);
-		fprintf(f, ", \"ratio_to_floor\": ");
-		json_dbl(f, r->ratio);
-		fprintf(f, ", \"baseline\": ");
-		json_esc(f, r->baseline);
-		fprintf(f, ", \"rounds\": %d, \"samples\": %zu, \"note\": ", r->rounds, r->samples);
-		json_esc(f, r->note);
-		fprintf(f, " }%s\n", i + 1 < nrows ? "," : "");
-	}
-	fprintf(f, "  ],\n  \"notes\": [");
-	for (int i = 0; i < nnotes; i++) {
-		fprintf(f, "%s\n    ", i ? "," : "");
-		json_esc(f, notes[i]);
-	}
-	fprintf(f, "%s]\n}\n", nnotes ? "\n  " : "");
-	return fclose(f) ? -errno : 0;
 }
 
 static void csv_field(FILE *f, const char *s)

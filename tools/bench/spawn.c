@@ -1,6 +1,9 @@
 /* SPDX-License-Identifier: MIT */
+/*
+ * Scenario spawn (and the fallback's spawn rows): spawn→DONE cycles at
+ * C = 1 and C = 32 against the floors and the peers (issue 18's bars).
+ */
 #include "bench.h"
-
 
 static int run_spawn_cont(struct cont *c, unsigned n, unsigned conc, double *rate)
 {
@@ -95,7 +98,7 @@ static void rate_rows(const char *scen, const char *fb_scen, const char *variant
 			continue;
 		}
 		r->median = r->rate = median(c->val, c->nval);
-		r->rounds = c->nval;
+		row_rounds(r, c, cfg.spawn_n);
 		r->samples = c->lat.n;
 		r->p50 = pct(c->lat.v, c->lat.n, 0.50);
 		r->p99 = pct(c->lat.v, c->lat.n, 0.99);

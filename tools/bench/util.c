@@ -1,4 +1,8 @@
 /* SPDX-License-Identifier: MIT */
+/*
+ * Small pieces every module uses: the clock, --only, notes, the bars,
+ * progress lines, samples and their percentiles, the task room.
+ */
 #include "bench.h"
 
 struct bench_cfg cfg;

@@ -1,6 +1,9 @@
 /* SPDX-License-Identifier: MIT */
+/*
+ * The auditor: /proc and runtime-dir scans (children, descendants, fds,
+ * files) and the check of every DONE against the plan and the verbs.
+ */
 #include "stress.h"
-
 
 /* ---- /proc and directory scans ---- */
 

@@ -1,6 +1,9 @@
 /* SPDX-License-Identifier: MIT */
+/*
+ * The chaos driver: events in, verbs out (cancel, stop, stale and forged
+ * ids), and spawning each proc as its plan says.
+ */
 #include "stress.h"
-
 
 /* ---- events ---- */
 
@@ -278,7 +281,6 @@ void forged_checks(struct rec *r)
 }
 
 /* ---- spawning ---- */
-
 
 void spawn_one(uint64_t index)
 {

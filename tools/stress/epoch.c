@@ -1,6 +1,9 @@
 /* SPDX-License-Identifier: MIT */
+/*
+ * Epochs: K fresh engines, the run until the cut, the teardown with
+ * whatever is in flight, and the checks after it.
+ */
 #include "stress.h"
-
 
 /* ---- epochs ---- */
 

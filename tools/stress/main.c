@@ -299,8 +299,35 @@ static bool heap_count_exact(void)
 	return b > a && mallinfo2().uordblks == a;
 }
 
+/*
+ * Modes that a module of their own runs in place of the chaos driver: when
+ * an argument is a mode's flag, main hands the whole command line to its
+ * entry function and returns what it returns. A module (tools/stress/<name>.c)
+ * declares its entry function in stress.h and adds its line here.
+ */
+static const struct mode {
+	const char *flag;
+	int (*run)(int argc, char **argv);
+} modes[] = {
+	/* { "--pool", stress_pool_main },   tools/stress/pool.c */
+	{ NULL, NULL },
+};
+
+static const struct mode *find_mode(int argc, char **argv)
+{
+	for (const struct mode *m = modes; m->flag; m++)
+		for (int i = 1; i < argc; i++)
+			if (!strcmp(argv[i], m->flag))
+				return m;
+	return NULL;
+}
+
 int main(int argc, char **argv)
 {
+	const struct mode *mode = find_mode(argc, argv);
+
+	if (mode)
+		return mode->run(argc, argv);
 	tcache_off(argv);
 	heap_exact = heap_count_exact();
 	if (parse_args(argc, argv))

@@ -1,4 +1,8 @@
 /* SPDX-License-Identifier: MIT */
+/*
+ * The schedule: the seeded generator, each proc's plan as a pure function
+ * of (seed, index), the epoch cuts and the schedule hash.
+ */
 #include "stress.h"
 
 const char *const behav_name[B_N] = {

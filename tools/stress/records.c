@@ -1,6 +1,9 @@
 /* SPDX-License-Identifier: MIT */
+/*
+ * Per-proc records (a fixed pool and an open-addressing map by engine and
+ * id) and the clock.
+ */
 #include "stress.h"
-
 
 uint64_t now_ns(void)
 {

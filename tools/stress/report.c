@@ -1,6 +1,10 @@
 /* SPDX-License-Identifier: MIT */
+/*
+ * What the run says: violations (counted, the first of each kind told in
+ * full with the proc's history), progress and teardown lines, the JSON
+ * summary.
+ */
 #include "stress.h"
-
 
 /* ---- violations ---- */
 
