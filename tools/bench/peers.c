@@ -361,7 +361,15 @@ void resolve_python(void)
 	}
 	posix_spawn_file_actions_destroy(&fa);
 	close(p[1]);
-	n = read(p[0], out, sizeof(out) - 1);
+	/* Read to the end: a reader gone before the last write breaks the pipe. */
+	n = 0;
+	for (ssize_t got = 1; got > 0 || (got < 0 && errno == EINTR);) {
+		got = read(p[0], out + n, sizeof(out) - 1 - (size_t)n);
+		if (got > 0)
+			n += got;
+		if ((size_t)n == sizeof(out) - 1)
+			break;
+	}
 	close(p[0]);
 	while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
 		;
