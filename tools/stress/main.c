@@ -299,6 +299,58 @@ static bool heap_count_exact(void)
 	return b > a && mallinfo2().uordblks == a;
 }
 
+/* The runtime base: a fresh temporary dir unless given; made canonical,
+ * since socket paths are checked against it. 0 or -1 (said why). */
+static int make_rundir(void)
+{
+	char abs[PATH_MAX];
+
+	if (!opt.rundir[0]) {
+		const char *tmp = getenv("TMPDIR");
+		snprintf(opt.rundir, sizeof(opt.rundir), "%s/pidring-stress.XXXXXX",
+			 tmp && *tmp && strlen(tmp) < 256 ? tmp : "/tmp");
+		if (!mkdtemp(opt.rundir)) {
+			fprintf(stderr, "pidring-stress: mkdtemp %s: %s\n", opt.rundir,
+				strerror(errno));
+			return -1;
+		}
+		opt.own_rundir = true;
+	} else if (mkdir(opt.rundir, 0700) && errno != EEXIST) {
+		fprintf(stderr, "pidring-stress: mkdir %s: %s\n", opt.rundir, strerror(errno));
+		return -1;
+	}
+	if (!realpath(opt.rundir, abs) || strlen(abs) >= sizeof(opt.rundir) - 64) {
+		fprintf(stderr, "pidring-stress: %s: %s\n", opt.rundir, strerror(errno));
+		return -1;
+	}
+	strcpy(opt.rundir, abs);
+	return 0;
+}
+
+/* Readiness as a whole, once the run is over. */
+static void check_readiness(void)
+{
+	/*
+	 * A proc that gets ready and exits 50+ ms later may still exit before
+	 * the engine confirmed it on an overloaded machine (seen: a third of
+	 * them at load 25 on 2 cores with 256 in flight), so a miss is allowed
+	 * one by one. But a mode in which not one of many procs got READY is
+	 * broken readiness, not a race.
+	 */
+	for (int m = PIDRING_READY_BIND; m <= PIDRING_READY_NOTIFY; m++) {
+		uint64_t all = ready_by_mode[m] + missed_by_mode[m];
+		const char *name = m == PIDRING_READY_BIND ? "BIND" : "NOTIFY";
+		if (all >= 20 && !ready_by_mode[m])
+			violation(NULL, "not one of %" PRIu64 " %s procs left alone got READY "
+				  "before it exited", all, name);
+		else if (all >= 20 && missed_by_mode[m] * 4 > all && !opt.quiet)
+			printf("note: %" PRIu64 " of %" PRIu64 " %s procs left alone exited before "
+			       "READY (allowed one by one: an overloaded machine, or readiness "
+			       "is slow)\n", missed_by_mode[m], all, name);
+	}
+
+}
+
 /*
  * Modes that a module of their own runs in place of the chaos driver: when
  * an argument is a mode's flag, main hands the whole command line to its
@@ -347,48 +399,14 @@ int main(int argc, char **argv)
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
 
-	if (!opt.rundir[0]) {
-		const char *tmp = getenv("TMPDIR");
-		snprintf(opt.rundir, sizeof(opt.rundir), "%s/pidring-stress.XXXXXX",
-			 tmp && *tmp && strlen(tmp) < 256 ? tmp : "/tmp");
-		if (!mkdtemp(opt.rundir)) {
-			fprintf(stderr, "pidring-stress: mkdtemp %s: %s\n", opt.rundir,
-				strerror(errno));
-			return 2;
-		}
-		opt.own_rundir = true;
-	} else if (mkdir(opt.rundir, 0700) && errno != EEXIST) {
-		fprintf(stderr, "pidring-stress: mkdir %s: %s\n", opt.rundir, strerror(errno));
+	if (make_rundir())
 		return 2;
-	}
-	{
-		/* Socket paths are checked against it: make it canonical. */
-		char abs[PATH_MAX];
-		if (!realpath(opt.rundir, abs) || strlen(abs) >= sizeof(opt.rundir) - 64) {
-			fprintf(stderr, "pidring-stress: %s: %s\n", opt.rundir, strerror(errno));
-			return 2;
-		}
-		strcpy(opt.rundir, abs);
-	}
 	snprintf(missing_path, sizeof(missing_path), "%s/no-such-child", opt.rundir);
 
-	/* Everything the loop needs, allocated once: the heap checks measure
-	 * around the engines only. */
-	pool_cap = opt.concurrency + 1;
-	pool = calloc(pool_cap, sizeof(*pool));
-	free_stack = calloc(pool_cap, sizeof(*free_stack));
-	unsigned mcap = 16;
-	while (mcap < 4 * pool_cap)
-		mcap *= 2;
-	map = calloc(mcap, sizeof(*map));
-	map_mask = mcap - 1;
-	if (!pool || !free_stack || !map) {
+	if (records_init()) {
 		fprintf(stderr, "pidring-stress: out of memory\n");
 		return 2;
 	}
-	for (unsigned i = 0; i < pool_cap; i++)
-		free_stack[free_top++] = pool_cap - 1 - i;
-
 	char nprocs[32] = "unlimited";
 	if (opt.procs != UINT64_MAX)
 		snprintf(nprocs, sizeof(nprocs), "%" PRIu64, opt.procs);
@@ -408,25 +426,7 @@ int main(int argc, char **argv)
 		;
 
 	double secs = since_start();
-	/*
-	 * A proc that gets ready and exits 50+ ms later may still exit before
-	 * the engine confirmed it on an overloaded machine (seen: a third of
-	 * them at load 25 on 2 cores with 256 in flight), so a miss is allowed
-	 * one by one. But a mode in which not one of many procs got READY is
-	 * broken readiness, not a race.
-	 */
-	for (int m = PIDRING_READY_BIND; m <= PIDRING_READY_NOTIFY; m++) {
-		uint64_t all = ready_by_mode[m] + missed_by_mode[m];
-		const char *name = m == PIDRING_READY_BIND ? "BIND" : "NOTIFY";
-		if (all >= 20 && !ready_by_mode[m])
-			violation(NULL, "not one of %" PRIu64 " %s procs left alone got READY "
-				  "before it exited", all, name);
-		else if (all >= 20 && missed_by_mode[m] * 4 > all && !opt.quiet)
-			printf("note: %" PRIu64 " of %" PRIu64 " %s procs left alone exited before "
-			       "READY (allowed one by one: an overloaded machine, or readiness "
-			       "is slow)\n", missed_by_mode[m], all, name);
-	}
-
+	check_readiness();
 	if (opt.own_rundir) {
 		rundir_entries(true, false);
 		if (rmdir(opt.rundir) && errno != ENOENT)
@@ -444,29 +444,7 @@ int main(int argc, char **argv)
 		for (unsigned i = 0; i < nkinds; i++)
 			fprintf(stderr, "  %6u  %s\n", kinds[i].n, kinds[i].first);
 	}
-	if (exitc) {
-		printf("reproduce: %s --seed %" PRIu64, argv[0], opt.seed);
-		if (opt.procs != UINT64_MAX)
-			printf(" --procs %" PRIu64, opt.procs);
-		if (opt.duration_set)
-			printf(" --duration %g", opt.duration);
-		if (opt.ring_entries)
-			printf(" --ring-entries %u", opt.ring_entries);
-		printf(" --concurrency %u --engines %u%s%s\n", opt.concurrency, opt.engines,
-		       opt.no_waitid ? " --no-waitid" : "", opt.no_clone3 ? " --no-clone3" : "");
-	}
-	printf("%s: %" PRIu64 " procs, %" PRIu64 " spawned, %" PRIu64 " ready, %" PRIu64
-	       " done (%" PRIu64 " exited, %" PRIu64 " exited early, %" PRIu64 " cancelled, %"
-	       PRIu64 " stopped, %" PRIu64 " timeouts), %" PRIu64 " destroyed in flight, %"
-	       PRIu64 " exec failures, %" PRIu64 " engines, %" PRIu64 " violations, leaked: %"
-	       PRIu64 " procs %" PRIu64 " fds %" PRIu64 " files %lld heap bytes; %.1f s, "
-	       "seed %" PRIu64 ", schedule %016" PRIx64 "\n",
-	       exitc ? "FAIL" : "OK", next_index, st.spawned, st.ready, st.done, st.exited,
-	       st.exited_early, st.cancelled, st.stopped, st.timeouts, st.destroyed,
-	       st.exec_failures, st.engines, st.violations, st.leaked_procs, st.leaked_fds,
-	       st.leaked_files, st.leaked_heap, secs, opt.seed, st.sched_hash);
-	if (opt.json)
-		json_summary(secs, exitc);
+	report_end(argv[0], secs, exitc);
 	fflush(stdout);
 	free(pool);
 	free(free_stack);

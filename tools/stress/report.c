@@ -209,3 +209,31 @@ void json_summary(double secs, int exitc)
 	       opt.no_waitid ? "false" : "true", opt.no_clone3 ? "false" : "true",
 	       exitc == 0 ? "true" : "false");
 }
+
+/* The last lines: how to reproduce a failed run, the totals, the JSON. */
+void report_end(const char *argv0, double secs, int exitc)
+{
+	if (exitc) {
+		printf("reproduce: %s --seed %" PRIu64, argv0, opt.seed);
+		if (opt.procs != UINT64_MAX)
+			printf(" --procs %" PRIu64, opt.procs);
+		if (opt.duration_set)
+			printf(" --duration %g", opt.duration);
+		if (opt.ring_entries)
+			printf(" --ring-entries %u", opt.ring_entries);
+		printf(" --concurrency %u --engines %u%s%s\n", opt.concurrency, opt.engines,
+		       opt.no_waitid ? " --no-waitid" : "", opt.no_clone3 ? " --no-clone3" : "");
+	}
+	printf("%s: %" PRIu64 " procs, %" PRIu64 " spawned, %" PRIu64 " ready, %" PRIu64
+	       " done (%" PRIu64 " exited, %" PRIu64 " exited early, %" PRIu64 " cancelled, %"
+	       PRIu64 " stopped, %" PRIu64 " timeouts), %" PRIu64 " destroyed in flight, %"
+	       PRIu64 " exec failures, %" PRIu64 " engines, %" PRIu64 " violations, leaked: %"
+	       PRIu64 " procs %" PRIu64 " fds %" PRIu64 " files %lld heap bytes; %.1f s, "
+	       "seed %" PRIu64 ", schedule %016" PRIx64 "\n",
+	       exitc ? "FAIL" : "OK", next_index, st.spawned, st.ready, st.done, st.exited,
+	       st.exited_early, st.cancelled, st.stopped, st.timeouts, st.destroyed,
+	       st.exec_failures, st.engines, st.violations, st.leaked_procs, st.leaked_fds,
+	       st.leaked_files, st.leaked_heap, secs, opt.seed, st.sched_hash);
+	if (opt.json)
+		json_summary(secs, exitc);
+}

@@ -9,6 +9,9 @@
 
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
+int records_init(void);
+void report_end(const char *argv0, double secs, int exitc);
+
 #endif
 #include <dirent.h>
 #include <errno.h>
@@ -252,5 +255,8 @@ void report_teardown(uint64_t n, unsigned destroyed, long long dheap, int fds,
 			    unsigned children, unsigned desc, long files, double ms);
 bool run_epoch(void);
 void json_summary(double secs, int exitc);
+
+int records_init(void);
+void report_end(const char *argv0, double secs, int exitc);
 
 #endif
