@@ -147,8 +147,7 @@ struct cont {
 	char   why[200];          /* why skipped or failed */
 };
 
-/* ---- the floor: clone(CLONE_VM|CLONE_VFORK|CLONE_PIDFD) ---- */
-
+/* floor.c: what a floor child is given. */
 struct fspawn {
 	const char   *path;
 	char *const  *argv;
@@ -171,44 +170,38 @@ struct ksigaction {
 
 enum { FL_UNSHARE = 1, FL_HYGIENE = 2 };
 
-/* ---- peers (Node, Python) ---- */
-
+/* peers.c: what a peer script said. */
 struct peer_out {
 	double rate;
 	struct samples lat, lat2;
 	char   ver[64], uv[32];
 };
 
-/* ---- scenario 1 (and 6): spawn ---- */
-
-enum { K_PIDRING, K_FLOOR, K_SAMEJOB, K_PSX, K_NODE, K_PY };
+/* The contenders' kinds (struct cont.kind), a set per scenario. */
+enum { K_PIDRING, K_FLOOR, K_SAMEJOB, K_PSX, K_NODE, K_PY };    /* spawn */
+enum { K_RPIDRING, K_RFLOOR, K_RSAMEJOB, K_RPOLL };            /* ready */
+enum { K_SFLOOR, K_SPIDRING };                                 /* storm */
+enum { K_BPIDRING, K_BFLOOR, K_BNODE, K_BNODEHEAP };           /* big */
+enum { K_PPIDRING, K_PFLOOR, K_PUNSHARE };                     /* population */
 
 struct spawn_arg { unsigned n, c; };
 
-enum { K_RPIDRING, K_RFLOOR, K_RSAMEJOB, K_RPOLL };
 
-enum { K_SFLOOR, K_SPIDRING };
-
-/* ---- scenario 4: big parent ---- */
-
-enum { K_BPIDRING, K_BFLOOR, K_BNODE, K_BNODEHEAP };
-
-enum { K_PPIDRING, K_PFLOOR, K_PUNSHARE };
-
+/* util.c */
 extern struct bench_cfg cfg;
 extern struct bench_state g;
 extern char *argv_plain[2], *argv_bind[4], *argv_never[3], *argv_sleep[3];
-extern uint64_t cycle_deadline;
+extern uint64_t cycle_deadline;   /* cycle loops stop spawning after it; 0: none */
+extern char notes[MAX_NOTES][400];
+extern int nnotes;
+extern struct bar bars[MAX_BARS];
+extern int nbars;
 uint64_t now_ns(void);
 bool past_deadline(void);
 bool want(const char *name);
-extern char notes[MAX_NOTES][400];
-extern int nnotes;
 void note(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-extern struct bar bars[MAX_BARS];
-extern int nbars;
 void bar(const char *issue, const char *fmt, double value, double goal,
-		bool at_least, ...) __attribute__((format(printf, 2, 6)));
+	 bool at_least, ...) __attribute__((format(printf, 2, 6)));
 bool bar_met(const struct bar *b);
 /* Progress goes to stderr, so that stdout is the table alone. */
 void progress(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -220,12 +213,7 @@ long rss_bytes(void);
 size_t heap_bytes(void);
 bool no_children(void);
 void check_reaped(const char *scenario);
-extern const char *const metric_name[], *const metric_unit[];
-extern struct row rows[MAX_ROWS];
-extern int nrows;
-void row_rounds(struct row *r, const struct cont *c, unsigned count);
-struct row *add_row(const char *scen, const char *variant, const char *cont,
-			   enum metric m);
+long task_room(char *why, size_t len);
 
 /* rounds.c: the one timing loop, the ETA and the paired ratios. A round
  * function runs contender c once and stores its value for the round in *val
@@ -241,34 +229,48 @@ void round_range(const struct cont *c, double *lo, double *hi);
 void eta_plan(double total_weight);
 void eta_scenario(double weight);
 double eta_left(void);
-int floor_cycles(unsigned n, unsigned c, unsigned mode, struct samples *lat,
-			double *rate);
-int psx_cycles(unsigned n, unsigned c, struct samples *lat, double *rate);
+
+/* floor.c */
+extern unsigned long floor_refused, floor_ready_total;
+int floor_cycles(unsigned n, unsigned c, unsigned mode, struct samples *lat, double *rate);
+int floor_ready_cycles(unsigned n, bool samejob, struct samples *lr, struct samples *lc,
+		       double *el);
+int floor_storm(unsigned n, double *ms, double *kill_ms);
+
+/* pidring.c */
 int pr_new(struct pidring **pr, unsigned flags, unsigned max_procs);
 int pr_cycles(struct pidring *pr, unsigned n, unsigned c, struct samples *lat,
-		     double *rate);
+	      double *rate);
 int pr_spawn_cycles(unsigned flags, unsigned n, unsigned c, struct samples *lat,
-			   double *rate);
-int run_peer(const char *interp, const char *script, const char *const *args,
-		    struct peer_out *po, char *err, size_t errlen);
-void peer_skip_note(struct cont *c, const char *interp, const char *script);
-void scenario_spawn(void);
+		    double *rate);
 int pr_ready_cycles(unsigned n, struct samples *lr, struct samples *lc, double *el);
-extern unsigned long floor_refused, floor_ready_total;
-int floor_ready_cycles(unsigned n, bool samejob, struct samples *lr,
-			      struct samples *lc, double *el);
-void scenario_ready(void);
 int pr_storm(unsigned flags, unsigned n, double *ms, double *cancel_ms);
-int floor_storm(unsigned n, double *ms, double *kill_ms);
-void scenario_storm(void);
-void scenario_big(void);
-long task_room(char *why, size_t len);
-void scenario_population(unsigned flags);
-void order_rows(void);
-void print_table(double secs);
-int write_json(const char *path, double secs);
-int write_csv(const char *path);
+
+/* peers.c */
+int psx_cycles(unsigned n, unsigned c, struct samples *lat, double *rate);
+int run_peer(const char *interp, const char *script, const char *const *args,
+	     struct peer_out *po, char *err, size_t errlen);
+void peer_skip_note(struct cont *c, const char *interp, const char *script);
 void find_interp(const char *env, const char *const *names, char *out, size_t len);
 void resolve_python(void);
+
+/* The scenarios (spawn.c, ready.c, storm.c, big.c, population.c); main.c
+ * runs them from its table. */
+void scenario_spawn(void);
+void scenario_ready(void);
+void scenario_storm(void);
+void scenario_big(void);
+void scenario_population(unsigned flags);
+
+/* report.c and json.c */
+extern const char *const metric_name[], *const metric_unit[];
+extern struct row rows[MAX_ROWS];
+extern int nrows;
+struct row *add_row(const char *scen, const char *variant, const char *cont, enum metric m);
+void row_rounds(struct row *r, const struct cont *c, unsigned count);
+void order_rows(void);
+void print_table(double secs);
+int write_csv(const char *path);
+int write_json(const char *path, double secs);
 
 #endif

@@ -251,6 +251,15 @@ static int find_child(void)
 	}
 	return access(opt.child, X_OK);
 }
+/*
+ * mallinfo2() counts the chunks parked in the thread's tcache as in use, so a
+ * free()d block can look leaked until the cache fills up (seen here: +608 B per
+ * engine for the first seven engines, then 0). With the tcache off the count is
+ * exact. The tunable is only read at startup: set it and exec ourselves once;
+ * the children get the caller's own GLIBC_TUNABLES back.
+ */
+#define TUNABLES_MARK "PIDRING_STRESS_TUNABLES"
+
 static void tcache_off(char **argv)
 {
 	const char *mark = getenv(TUNABLES_MARK), *old;

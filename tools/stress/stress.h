@@ -185,17 +185,8 @@ struct eproc {
 	uint64_t index;
 };
 
-/*
- * mallinfo2() counts the chunks parked in the thread's tcache as in use, so a
- * free()d block can look leaked until the cache fills up (seen here: +608 B per
- * engine for the first seven engines, then 0). With the tcache off the count is
- * exact. The tunable is only read at startup: set it and exec ourselves once;
- * the children get the caller's own GLIBC_TUNABLES back.
- */
-#define TUNABLES_MARK "PIDRING_STRESS_TUNABLES"
 
-extern const char *const behav_name[B_N];
-extern const char *const action_name[A_N];
+/* main.c */
 extern struct stress_opt opt;
 extern char missing_path[PATH_MAX + 32];
 extern struct stats st;
@@ -203,6 +194,17 @@ extern uint64_t t_start;
 extern bool heap_exact;
 extern pid_t me;
 extern pid_t my_sid;
+
+/* plan.c */
+extern const char *const behav_name[B_N];
+extern const char *const action_name[A_N];
+void make_plan(uint64_t index, struct plan *p);
+void hash_bytes(const void *b, size_t n);
+void hash_plan(const struct plan *p);
+unsigned epoch_len(uint64_t epoch);
+unsigned epoch_delay_ms(uint64_t epoch);
+
+/* records.c */
 uint64_t now_ns(void);
 double since_start(void);
 extern struct rec *pool;
@@ -216,6 +218,9 @@ void map_del_at(unsigned i);
 struct rec *rec_alloc(void);
 void rec_free(struct rec *r);
 extern struct eng eng[MAX_ENGINES];
+int records_init(void);
+
+/* report.c */
 extern bool tty;
 void clear_progress(void);
 const char *code_name(int c);
@@ -226,11 +231,13 @@ void violation(const struct rec *r, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 void log_call(struct rec *r, char what, int rc, uint64_t at);
 void log_ev(struct rec *r, const struct pidring_event *ev);
-void make_plan(uint64_t index, struct plan *p);
-void hash_bytes(const void *b, size_t n);
-void hash_plan(const struct plan *p);
-unsigned epoch_len(uint64_t epoch);
-unsigned epoch_delay_ms(uint64_t epoch);
+void progress(bool force);
+void report_teardown(uint64_t n, unsigned destroyed, long long dheap, int fds,
+			    unsigned children, unsigned desc, long files, double ms);
+void json_summary(double secs, int exitc);
+void report_end(const char *argv0, double secs, int exitc);
+
+/* audit.c */
 int count_fds(void);
 extern struct eproc epoch_procs[EPOCH_MAX];
 extern size_t nepoch;
@@ -240,23 +247,20 @@ long rundir_entries(bool remove, bool report);
 extern uint64_t ready_by_mode[3], missed_by_mode[3];
 bool can_ready(const struct plan *p);
 void audit_done(struct rec *r, const struct pidring_event *ev);
+
+/* driver.c */
 void drain(unsigned k, int timeout_ms);
 void after_drain(unsigned k);
 void act(struct rec *r);
 void stale_checks(unsigned k);
 void forged_checks(struct rec *r);
 void spawn_one(uint64_t index);
-void progress(bool force);
+
+/* epoch.c */
 extern int fd_baseline;
 extern long files_baseline;
 extern uint64_t next_index;
 void on_interrupt(int sig);
-void report_teardown(uint64_t n, unsigned destroyed, long long dheap, int fds,
-			    unsigned children, unsigned desc, long files, double ms);
 bool run_epoch(void);
-void json_summary(double secs, int exitc);
-
-int records_init(void);
-void report_end(const char *argv0, double secs, int exitc);
 
 #endif
