@@ -67,7 +67,7 @@ ASAN_TEST_OBJ := $(patsubst tests/%.c,$(AB)/tests/%.o,$(TEST_SRC)) $(AB)/asan-ho
 ASAN_STLIB    := $(AB)/libpidring.a
 ASAN_TEST_BIN := $(AB)/pidring-tests
 # The tools the suite runs (tests/test_stress.c: pidring-stress).
-ASAN_TOOLS    := $(AB)/pidring-child $(patsubst tools/%.c,$(AB)/%,$(wildcard tools/pidring-stress.c))
+ASAN_TOOLS    := $(AB)/pidring-child $(AB)/pidring-stress
 ASAN_LOGS     := $(AB)/logs
 ASAN_ENV := \
 	ASAN_OPTIONS=detect_leaks=1:detect_stack_use_after_return=1:strict_string_checks=1:check_initialization_order=1:log_path=$(CURDIR)/$(ASAN_LOGS)/asan \
@@ -107,6 +107,12 @@ $(AB)/pidring-%: tools/pidring-%.c $(ASAN_STLIB)
 	$(call msg,CC,$@)
 	@mkdir -p $(@D)
 	$(Q)$(CC) $(CPPFLAGS) -std=gnu11 $(SAN_CFLAGS) $(WARN) -Wno-error $(DEPFLAGS) -o $@ $< \
+		$(ASAN_STLIB) $(URING_LIBS) -lpthread -lm
+
+$(AB)/pidring-stress: $(STRESS_SRC) $(wildcard tools/stress/*.h) $(ASAN_STLIB)
+	$(call msg,CC,$@)
+	@mkdir -p $(@D)
+	$(Q)$(CC) $(CPPFLAGS) -Itools -std=gnu11 $(SAN_CFLAGS) $(WARN) -Wno-error -o $@ $(STRESS_SRC) \
 		$(ASAN_STLIB) $(URING_LIBS) -lpthread -lm
 
 check-asan: deps
