@@ -236,5 +236,5 @@ include mk/examples.mk
 include mk/man.mk
 
 # (The two tools built from modules once had a .d of their own one-file build.)
--include $(filter-out $(B)/pidring-bench.d $(B)/pidring-stress.d,\
+-include $(filter-out %/pidring-bench.d %/pidring-stress.d,\
 	$(wildcard $(B)/*/*.d $(B)/*.d $(B)/tools/*/*.d))
