@@ -63,6 +63,7 @@ enum pr_op {
 	PR_OP_ORPHAN,     /* engine: WAITID(P_ALL, WNOWAIT) peek (subreaper) */
 	PR_OP_ORETRY,     /* engine: TIMEOUT before the next peek */
 	PR_OP_POLL,       /* the chain's POLL_ADD on the pidfd, before its WAITID */
+	PR_OP_POOLTIMER,  /* engine: the session pool's TIMEOUT (engine/pool.c) */
 	PR_NOPS
 };
 _Static_assert(PR_NOPS <= 32, "an op kind has 5 bits in user_data");
@@ -104,6 +105,7 @@ enum {
 #define PRF_PROBE_NB     (1u << 10) /* probe_fd is O_NONBLOCK (inline connects) */
 #define PRF_CHAIN_WAITID (1u << 11) /* the chain's POLL is followed by its WAITID */
 #define PRF_RING_TAIL    (1u << 12) /* the tail goes on the ring, not inline */
+#define PRF_POOL         (1u << 13) /* the session pool's: READY/DONE go to it */
 
 struct pr_proc {
 	uint32_t gen;
@@ -202,6 +204,10 @@ struct pidring {
 	siginfo_t orphan_si;
 	struct __kernel_timespec orphan_ts;
 	unsigned long orphans;
+
+	/* the session pool (engine/pool.c), if one was made */
+	struct pidring_pool *pool;
+	bool     pool_spawn;        /* pidring_spawn is the pool's: mark PRF_POOL */
 };
 
 /* slots.c */

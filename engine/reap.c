@@ -49,6 +49,7 @@
 #include <unistd.h>
 
 #include "internal.h"
+#include "pool.h"
 #include "ready.h"
 #include "tree.h"
 
@@ -208,6 +209,10 @@ void pr_emit_ready(struct pidring *pr, struct pr_proc *p, uint32_t idx)
 	p->flags |= PRF_READY;
 	p->state = PR_RUNNING;
 	p->ready_ns = pr_now_ns();
+	if (p->flags & PRF_POOL) {
+		pr_pool_ready(pr, p, idx);   /* the pool's, not the caller's */
+		return;
+	}
 	ev = pr_event_slot(pr);
 	if (!ev)
 		return;
@@ -405,8 +410,13 @@ int pr_stop_chain(struct pidring *pr, struct pr_proc *p, uint32_t idx)
 /* Queue DONE and free the slot: the CLOSE is done and nothing is in flight. */
 static void pr_done(struct pidring *pr, struct pr_proc *p, uint32_t idx)
 {
-	/* A destroy discards DONE: no event slot is taken for it. */
-	struct pidring_event *ev = pr->destroying ? NULL : pr_event_slot(pr);
+	/* A destroy discards DONE: no event slot is taken for it. The pool
+	 * takes its runners' DONE itself. */
+	struct pidring_event *ev = pr->destroying || (p->flags & PRF_POOL) ? NULL :
+				   pr_event_slot(pr);
+
+	if (p->flags & PRF_POOL)
+		pr_pool_done(pr, p, idx);
 
 	if (ev) {
 		memset(ev, 0, sizeof(*ev));
@@ -584,6 +594,8 @@ void pr_complete(struct pidring *pr, struct io_uring_cqe *cqe)
 			pr_ready_engine_cqe(pr, op, cqe->res);
 		else if (op == PR_OP_ORPHAN || op == PR_OP_ORETRY)
 			pr_orphans_cqe(pr, op, cqe->res);
+		else if (op == PR_OP_POOLTIMER)
+			pr_pool_timer_cqe(pr, ud, cqe->res);
 		return;
 	}
 	if (idx >= pr->used)

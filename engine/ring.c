@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "internal.h"
+#include "pool.h"
 #include "ready.h"
 #include "tree.h"
 
@@ -500,6 +501,8 @@ int pidring_destroy(struct pidring *pr, int timeout_ms)
 
 	if (!pr)
 		return 0;
+	/* The pool first: its runners are cancelled like the rest. */
+	pidring_pool_destroy(pr->pool);
 	if (pr->attached)
 		return pr_destroy_attached(pr);
 	end = timeout_ms < 0 ? UINT64_MAX :
@@ -612,6 +615,7 @@ int pidring_wait(struct pidring *pr, struct pidring_event *ev, unsigned max,
 	if (pr->attached) {
 		/* Completions came in through pidring_handle_cqe. */
 		pr_run_pending(pr);
+		pr_pool_run(pr);
 		return (int)pr_pop_events(pr, ev, max);
 	}
 	if (timeout_ms > 0)
@@ -646,6 +650,7 @@ int pidring_wait(struct pidring *pr, struct pidring_event *ev, unsigned max,
 			}
 		}
 		ret = pr_process_cqes(pr);
+		pr_pool_run(pr);    /* the pool's answers, timers and warm runners */
 		if (pr->evq.len) {
 			unsigned n = pr_pop_events(pr, ev, max);
 

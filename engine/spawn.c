@@ -494,6 +494,8 @@ int pidring_spawn(struct pidring *pr, const struct pidring_spawn *s, pidring_id 
 		return -EAGAIN;
 	p->spawn_ns = pr_now_ns();
 	p->user = s->user;
+	if (pr->pool_spawn)
+		p->flags |= PRF_POOL;
 	p->mode = (uint8_t)s->ready;
 
 	ret = pr_ready_prepare(pr, p, idx, s, &env);

@@ -1,0 +1,253 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The pool's tables: runner and lease records in realloc'd arrays (named by
+ * index, so growth never moves what a name points to), their free lists, the
+ * idle / warm lists of runners and the wait / answer lists of leases, and
+ * the key table (separate chaining through the runner records, at most one
+ * key per bucket on average).
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "pool.h"
+
+/* ---- lists ---- */
+
+void pr_pp_rl_del(struct pidring_pool *pool, struct pp_runner *r)
+{
+	struct pp_list *l = r->list == PP_LIST_IDLE ? &pool->idle : &pool->warm;
+
+	if (r->list == PP_LIST_NONE)
+		return;
+	if (r->prev != PP_NONE)
+		pool->runs[r->prev].next = r->next;
+	else
+		l->head = r->next;
+	if (r->next != PP_NONE)
+		pool->runs[r->next].prev = r->prev;
+	else
+		l->tail = r->prev;
+	l->n--;
+	r->list = PP_LIST_NONE;
+}
+
+void pr_pp_rl_add(struct pidring_pool *pool, uint32_t ri, int which, bool at_head)
+{
+	struct pp_list *l = which == PP_LIST_IDLE ? &pool->idle : &pool->warm;
+	struct pp_runner *r = &pool->runs[ri];
+
+	r->list = (uint8_t)which;
+	if (at_head) {
+		r->prev = PP_NONE;
+		r->next = l->head;
+		if (l->head != PP_NONE)
+			pool->runs[l->head].prev = ri;
+		else
+			l->tail = ri;
+		l->head = ri;
+	} else {
+		r->next = PP_NONE;
+		r->prev = l->tail;
+		if (l->tail != PP_NONE)
+			pool->runs[l->tail].next = ri;
+		else
+			l->head = ri;
+		l->tail = ri;
+	}
+	l->n++;
+}
+
+void pr_pp_ll_del(struct pidring_pool *pool, uint32_t *head, uint32_t *tail, uint32_t li)
+{
+	struct pp_lease *l = &pool->leases[li];
+
+	if (l->prev != PP_NONE)
+		pool->leases[l->prev].next = l->next;
+	else
+		*head = l->next;
+	if (l->next != PP_NONE)
+		pool->leases[l->next].prev = l->prev;
+	else
+		*tail = l->prev;
+}
+
+void pr_pp_ll_add(struct pidring_pool *pool, uint32_t *head, uint32_t *tail, uint32_t li)
+{
+	struct pp_lease *l = &pool->leases[li];
+
+	l->next = PP_NONE;
+	l->prev = *tail;
+	if (*tail != PP_NONE)
+		pool->leases[*tail].next = li;
+	else
+		*head = li;
+	*tail = li;
+}
+
+/* ---- tables ---- */
+
+/* Grow an index table to hold one more record; new records go on its free
+ * list (linked through the field at link_off). */
+static int pp_grow(void **tab, uint32_t *cap, uint32_t *freel, size_t size, size_t link_off)
+{
+	uint32_t nc = *cap ? *cap * 2 : 64;
+	char *nt;
+
+	if (*freel != PP_NONE)
+		return 0;
+	if (*cap >= (1u << 30))
+		return -ENOMEM;
+	nt = realloc(*tab, (size_t)nc * size);
+	if (!nt)
+		return -ENOMEM;
+	memset(nt + (size_t)*cap * size, 0, (size_t)(nc - *cap) * size);
+	for (uint32_t i = nc; i-- > *cap;) {
+		memcpy(nt + (size_t)i * size + link_off, freel, sizeof(uint32_t));
+		*freel = i;
+	}
+	*tab = nt;
+	*cap = nc;
+	return 0;
+}
+
+int pr_pp_runner_alloc(struct pidring_pool *pool, uint32_t *ri)
+{
+	struct pp_runner *r;
+	int ret = pp_grow((void **)&pool->runs, &pool->runs_cap, &pool->rfree,
+			  sizeof(*r), offsetof(struct pp_runner, hnext));
+
+	if (ret)
+		return ret;
+	*ri = pool->rfree;
+	r = &pool->runs[*ri];
+	pool->rfree = r->hnext;
+	memset(r, 0, sizeof(*r));
+	r->state = PP_R_STARTING;
+	r->hnext = r->prev = r->next = PP_NONE;
+	r->wait_head = r->wait_tail = PP_NONE;
+	return 0;
+}
+
+/* The record goes once nothing names it: DONE seen (or never spawned) and
+ * no lease left. */
+void pr_pp_runner_put(struct pidring_pool *pool, uint32_t ri)
+{
+	struct pp_runner *r = &pool->runs[ri];
+
+	if (r->nleases || r->state != PP_R_DEAD)
+		return;
+	pr_pp_runner_free(pool, ri);
+}
+
+void pr_pp_runner_free(struct pidring_pool *pool, uint32_t ri)
+{
+	struct pp_runner *r = &pool->runs[ri];
+
+	free(r->key);
+	r->key = NULL;
+	r->state = PP_R_FREE;
+	r->hnext = pool->rfree;
+	pool->rfree = ri;
+}
+
+int pr_pp_lease_alloc(struct pidring_pool *pool, uint32_t *li)
+{
+	struct pp_lease *l;
+	int ret = pp_grow((void **)&pool->leases, &pool->leases_cap, &pool->lfree,
+			  sizeof(*l), offsetof(struct pp_lease, next));
+
+	if (ret)
+		return ret;
+	*li = pool->lfree;
+	l = &pool->leases[*li];
+	pool->lfree = l->next;
+	l->gen = l->gen + 1 ? l->gen + 1 : 1;
+	l->state = PP_L_WAIT;
+	l->runner = l->prev = l->next = PP_NONE;
+	pool->nleases++;
+	return 0;
+}
+
+void pr_pp_lease_free(struct pidring_pool *pool, uint32_t li)
+{
+	struct pp_lease *l = &pool->leases[li];
+
+	l->state = PP_L_FREE;
+	l->next = pool->lfree;
+	pool->lfree = li;
+	pool->nleases--;
+}
+
+uint64_t pr_pp_ticket(const struct pidring_pool *pool, uint32_t li)
+{
+	return (uint64_t)pool->leases[li].gen << 32 | (uint64_t)(li + 1);
+}
+
+/* ---- the key table ---- */
+
+uint32_t pr_pp_find(const struct pidring_pool *pool, const void *key, size_t len,
+			uint64_t h)
+{
+	for (uint32_t ri = pool->bk[h & pool->mask]; ri != PP_NONE;
+	     ri = pool->runs[ri].hnext) {
+		const struct pp_runner *r = &pool->runs[ri];
+
+		if (r->hash == h && r->keylen == len && !memcmp(r->key, key, len))
+			return ri;
+	}
+	return PP_NONE;
+}
+
+/* Room for one more key, taken before a runner is bound to it, so that
+ * binding cannot fail. The load stays at most one key per bucket. */
+int pr_pp_hash_reserve(struct pidring_pool *pool)
+{
+	uint32_t nb = (pool->mask + 1) * 2, *bk;
+
+	if (pool->nkeys + 1 <= pool->mask + 1)
+		return 0;
+	bk = malloc(nb * sizeof(*bk));
+	if (!bk)
+		return -ENOMEM;
+	memset(bk, 0xff, nb * sizeof(*bk));
+	for (uint32_t b = 0; b <= pool->mask; b++) {
+		for (uint32_t ri = pool->bk[b], nx; ri != PP_NONE; ri = nx) {
+			struct pp_runner *r = &pool->runs[ri];
+
+			nx = r->hnext;
+			r->hnext = bk[r->hash & (nb - 1)];
+			bk[r->hash & (nb - 1)] = ri;
+		}
+	}
+	free(pool->bk);
+	pool->bk = bk;
+	pool->mask = nb - 1;
+	return 0;
+}
+
+void pr_pp_hash_add(struct pidring_pool *pool, uint32_t ri)
+{
+	struct pp_runner *r = &pool->runs[ri];
+	uint32_t *b = &pool->bk[r->hash & pool->mask];
+
+	r->hnext = *b;
+	*b = ri;
+	r->hashed = true;
+	pool->nkeys++;
+}
+
+void pr_pp_hash_del(struct pidring_pool *pool, uint32_t ri)
+{
+	struct pp_runner *r = &pool->runs[ri];
+	uint32_t *at = &pool->bk[r->hash & pool->mask];
+
+	if (!r->hashed)
+		return;
+	while (*at != ri)
+		at = &pool->runs[*at].hnext;
+	*at = r->hnext;
+	r->hnext = PP_NONE;
+	r->hashed = false;
+	pool->nkeys--;
+}
