@@ -148,15 +148,15 @@ static int pp_spawn(struct pidring_pool *pool, const void *key, size_t klen, uin
 	struct pidring *pr = pool->pr;
 	struct pp_runner *r;
 	pidring_id id = 0;
+	char *kc = NULL;
 	uint32_t ri;
-	int ret = pr_pp_runner_alloc(pool, &ri);
+	int ret = key && !(kc = malloc(klen)) ? -ENOMEM : pr_pp_runner_alloc(pool, &ri);
 
-	if (ret)
+	if (ret) {
+		free(kc);
 		return ret;
-	r = &pool->runs[ri];
-	if (key && !(r->key = malloc(klen)))
-		ret = -ENOMEM;
-	if (!ret && key && pool->key_tpl) {
+	}
+	if (key && pool->key_tpl) {
 		ret = pr_pool_subst(s.argv, key, klen, &argv);
 		if (!ret && s.envp)
 			ret = pr_pool_subst(s.envp, key, klen, &envp);
@@ -175,6 +175,7 @@ static int pp_spawn(struct pidring_pool *pool, const void *key, size_t klen, uin
 	free(envp);
 	r = &pool->runs[ri];
 	if (ret) {
+		free(kc);
 		pr_pp_runner_free(pool, ri);
 		return ret;
 	}
@@ -184,7 +185,8 @@ static int pp_spawn(struct pidring_pool *pool, const void *key, size_t klen, uin
 	pool->started++;
 	pool->nrun++;
 	if (key) {
-		memcpy(r->key, key, klen);
+		memcpy(kc, key, klen);
+		r->key = kc;
 		r->keylen = (uint32_t)klen;
 		r->hash = h;
 		pr_pp_hash_add(pool, ri);
@@ -510,17 +512,20 @@ static int pp_runner_for(struct pidring_pool *pool, const void *key, size_t len,
 	if (ret)
 		return ret;
 	if (pool->warm.head != PP_NONE) {
-		struct pp_runner *r = &pool->runs[pool->warm.head];
+		uint32_t wi = pool->warm.head;
+		struct pp_runner *r = &pool->runs[wi];
+		char *kc = malloc(len);
 
-		if (!(r->key = malloc(len)))
+		if (!kc)
 			return -ENOMEM;
-		*ri = pool->warm.head;
+		memcpy(kc, key, len);
 		pr_pp_rl_del(pool, r);
-		memcpy(r->key, key, len);
+		r->key = kc;
 		r->keylen = (uint32_t)len;
 		r->hash = h;
 		r->warm = false;
-		pr_pp_hash_add(pool, *ri);
+		pr_pp_hash_add(pool, wi);
+		*ri = wi;
 		return 0;
 	}
 	if (pool->max_runners && pool->nrun >= pool->max_runners) {
