@@ -98,7 +98,8 @@ $(B)/pidring-child: tools/pidring-child.c
 
 $(B)/pidring-%: tools/pidring-%.c $(STLIB)
 	$(call msg,CC,$@)
-	$(Q)$(CC) $(CPPFLAGS) -std=gnu11 $(CFLAGS) $(WARN) $(DEPFLAGS) -o $@ $< $(STLIB) $(URING_LIBS) -lpthread -lm
+	$(Q)$(CC) $(CPPFLAGS) -std=gnu11 $(CFLAGS) $(WARN) $(DEPFLAGS) -o $@ $(filter %.c,$^) $(STLIB) $(URING_LIBS) -lpthread -lm
+$(B)/pidring-stress: tools/stress/pool.c
 
 tools: $(TOOLS)
 

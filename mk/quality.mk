@@ -101,8 +101,9 @@ $(AB)/pidring-child: $(B)/pidring-child
 $(AB)/pidring-%: tools/pidring-%.c $(ASAN_STLIB)
 	$(call msg,CC,$@)
 	@mkdir -p $(@D)
-	$(Q)$(CC) $(CPPFLAGS) -std=gnu11 $(SAN_CFLAGS) $(WARN) -Wno-error $(DEPFLAGS) -o $@ $< \
-		$(ASAN_STLIB) $(URING_LIBS) -lpthread -lm
+	$(Q)$(CC) $(CPPFLAGS) -std=gnu11 $(SAN_CFLAGS) $(WARN) -Wno-error $(DEPFLAGS) -o $@ \
+		$(filter %.c,$^) $(ASAN_STLIB) $(URING_LIBS) -lpthread -lm
+$(AB)/pidring-stress: tools/stress/pool.c
 
 check-asan: deps
 	@$(MAKE) --no-print-directory $(ASAN_TOOLS) $(ASAN_TEST_BIN)

@@ -1981,8 +1981,12 @@ static bool heap_count_exact(void)
 	return b > a && mallinfo2().uordblks == a;
 }
 
+int pool_stress_main(int argc, char **argv);   /* tools/stress/pool.c */
+
 int main(int argc, char **argv)
 {
+	if (argc > 1 && !strcmp(argv[1], "--pool"))
+		return pool_stress_main(argc - 1, argv + 1);
 	tcache_off(argv);
 	heap_exact = heap_count_exact();
 	if (parse_args(argc, argv))
