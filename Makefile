@@ -100,6 +100,7 @@ $(B)/pidring-%: tools/pidring-%.c $(STLIB)
 	$(call msg,CC,$@)
 	$(Q)$(CC) $(CPPFLAGS) -std=gnu11 $(CFLAGS) $(WARN) $(DEPFLAGS) -o $@ $(filter %.c,$^) $(STLIB) $(URING_LIBS) -lpthread -lm
 $(B)/pidring-stress: tools/stress/pool.c
+$(B)/pidring-bench: tools/bench/pool.c
 
 tools: $(TOOLS)
 

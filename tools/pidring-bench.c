@@ -2461,6 +2461,8 @@ static void usage(FILE *f)
 		"       PIDRING_BENCH_PYTHON (empty: skip that peer)\n");
 }
 
+int pool_bench_main(int argc, char **argv);   /* tools/bench/pool.c */
+
 int main(int argc, char **argv)
 {
 	static const char *const node_names[] = { "node", "nodejs", NULL };
@@ -2472,6 +2474,8 @@ int main(int argc, char **argv)
 	ssize_t l;
 	int rounds = 0, pop = 0;
 
+	if (argc > 1 && !strcmp(argv[1], "--pool"))
+		return pool_bench_main(argc - 1, argv + 1);
 	cfg.peers = true;
 	for (int i = 1; i < argc; i++) {
 		const char *a = argv[i];
