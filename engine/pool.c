@@ -26,6 +26,7 @@
 #include "pool.h"
 
 #define PP_FLAGS    PIDRING_POOL_EVICT_LRU
+
 /* ---- answers ---- */
 
 static void pp_note(struct pidring_pool *pool, uint32_t li, int type, int error)

@@ -660,6 +660,10 @@ int pidring_wait(struct pidring *pr, struct pidring_event *ev, unsigned max,
 		}
 		if (ret < 0)
 			return ret;
+		/* The pool's spawns may have pulled completions in (a full SQ's
+		 * flush): handle them before any sleep. */
+		if (pr->cqb_pos < pr->cqb_len)
+			continue;
 		if (timeout_ms == 0 || pr->live == 0) {
 			pr_submit_lazy(pr);
 			pr_signal_leftovers(pr);

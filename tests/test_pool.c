@@ -7,6 +7,12 @@
  */
 #include "test_util.h"
 
+#include <libgen.h>
+#include <limits.h>
+#include <spawn.h>
+
+extern char **environ;
+
 TestSuite(pool, .fini = fx_abort_cleanup, .timeout = 60);
 
 /* A runner that binds after bind_ms; "{key}" is its exit code's argument
@@ -510,4 +516,35 @@ Test(pool, engine_destroy_frees_pool)
 	pt_ready(&f, t.pool, "a", &l);
 	cr_assert_eq(pt_get(t.pool, "b", NULL, &l), PIDRING_POOL_PENDING);
 	fx_close(&f);
+}
+
+/* pidring-stress --pool, short: its auditor finds nothing (it sits next to
+ * the child program in build/). */
+Test(pool, stress_pool_mode_is_clean, .timeout = 120)
+{
+	static char out[1 << 14];
+	char dir[PATH_MAX], path[PATH_MAX + 32];
+	char *argv[] = { path, "--pool", "--keys", "200", "--ops", "1500", "--quiet", NULL };
+	posix_spawn_file_actions_t fa;
+	struct th_baseline b;
+	int p[2], st;
+	pid_t pid;
+
+	t_fmt(dir, sizeof dir, "%s", th_child_path());
+	t_fmt(path, sizeof path, "%s/pidring-stress", dirname(dir));
+	cr_assert_eq(access(path, X_OK), 0, "%s: %s", path, strerror(errno));
+	th_baseline_take(&b);
+	cr_assert_eq(pipe2(p, O_CLOEXEC), 0);
+	posix_spawn_file_actions_init(&fa);
+	posix_spawn_file_actions_adddup2(&fa, p[1], 1);
+	posix_spawn_file_actions_adddup2(&fa, p[1], 2);
+	cr_assert_eq(posix_spawn(&pid, path, &fa, NULL, argv, environ), 0);
+	posix_spawn_file_actions_destroy(&fa);
+	close(p[1]);
+	th_read_all(p[0], out, sizeof out);
+	close(p[0]);
+	cr_assert_eq(waitpid(pid, &st, 0), pid);
+	cr_expect(WIFEXITED(st) && WEXITSTATUS(st) == 0, "pidring-stress --pool: %#x\n%s",
+		  st, out);
+	th_leak_check(&b, NULL);
 }

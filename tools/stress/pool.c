@@ -3,7 +3,7 @@
  * pidring-stress --pool — the session pool under random load.
  *
  *   pidring-stress --pool [--keys N] [--ops M] [--seed S] [--max-runners C]
- *                         [--no-lru] [--child PATH] [--quiet]
+ *                         [--no-lru] [--ring-entries N] [--child PATH] [--quiet]
  *
  * One engine, one pool of bind-mode runners (each gets its key as an
  * argument through "{key}"), N keys (default 10000, a hot tenth of them
@@ -58,10 +58,10 @@ struct ps_lease { uint64_t ticket; pidring_id id; uint32_t key; uint8_t state; }
 struct ps_stray { pid_t pid; uint64_t first_ns; bool seen; };
 
 static struct {
-	unsigned keys, ops, max_runners, seed;
+	unsigned keys, ops, max_runners, seed, ring_entries;
 	bool lru, quiet;
 	const char *child;
-} po = { 10000, 30000, 256, 1, true, false, NULL };
+} po = { 10000, 30000, 256, 1, 1024, true, false, NULL };
 
 static struct {
 	struct pidring *pr;
@@ -373,7 +373,8 @@ static void ps_audit(void)
 static int ps_usage(void)
 {
 	fputs("usage: pidring-stress --pool [--keys N] [--ops M] [--seed S] "
-	      "[--max-runners C] [--no-lru] [--child PATH] [--quiet]\n", stderr);
+	      "[--max-runners C] [--no-lru] [--ring-entries N] [--child PATH] [--quiet]\n",
+	      stderr);
 	return 2;
 }
 
@@ -383,7 +384,8 @@ static int ps_args(int argc, char **argv)
 		const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
 		unsigned *u = !strcmp(a, "--keys") ? &po.keys : !strcmp(a, "--ops") ? &po.ops :
 			      !strcmp(a, "--seed") ? &po.seed :
-			      !strcmp(a, "--max-runners") ? &po.max_runners : NULL;
+			      !strcmp(a, "--max-runners") ? &po.max_runners :
+			      !strcmp(a, "--ring-entries") ? &po.ring_entries : NULL;
 
 		if (u && v) {
 			char *end;
@@ -478,12 +480,13 @@ int pool_stress_main(int argc, char **argv)
 	struct pidring_spawn tpl = { .argv = args, .ready = PIDRING_READY_BIND };
 	struct pidring_pool_opts o = { .spawn = &tpl, .idle_ttl_ms = 200,
 				       .stop_grace_ms = 100 };
-	struct pidring_opts eo = { .max_procs = 8192, .ring_entries = 1024 };
+	struct pidring_opts eo = { .max_procs = 8192 };
 	int fds, r, left;
 
 	if (ps_args(argc, argv))
 		return 2;
 	tpl.path = po.child;
+	eo.ring_entries = po.ring_entries;
 	o.max_runners = po.max_runners;
 	o.flags = po.lru ? PIDRING_POOL_EVICT_LRU : 0;
 	ps.rng = (uint64_t)po.seed * 0x9e3779b97f4a7c15ull + 1;
