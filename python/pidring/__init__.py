@@ -564,7 +564,10 @@ class Lease:
         self.ticket = ticket
         self.id = pid_id
         self.pid = pid
-        self.socket_path = pool._engine._c.socket_path(pid_id) if pid_id else None
+        try:
+            self.socket_path = pool._engine._c.socket_path(pid_id) if pid_id else None
+        except ProcessLookupError:
+            self.socket_path = None            # ended already: the lease stays valid
         self._released = False
 
     def __repr__(self):
