@@ -354,12 +354,6 @@ void pr_pool_run(struct pidring *pr)
 
 /* ---- the verbs ---- */
 
-static bool pp_key_ok(const struct pidring_pool *pool, const void *key, size_t len)
-{
-	return key && len && len <= PIDRING_POOL_KEY_MAX &&
-	       !(pool->key_tpl && memchr(key, 0, len));
-}
-
 static void pp_free(struct pidring_pool *pool)
 {
 	for (uint32_t i = 0; i < pool->runs_cap; i++)
@@ -547,7 +541,7 @@ int pidring_pool_get(struct pidring_pool *pool, const void *key, size_t keylen,
 	uint64_t h;
 	int ret;
 
-	if (!pool || !lease || !pp_key_ok(pool, key, keylen))
+	if (!pool || !lease || !pr_pp_key_ok(pool, key, keylen))
 		return -EINVAL;
 	h = pr_pool_hash(pool->k0, pool->k1, key, keylen);
 	ret = pr_pp_lease_alloc(pool, &li);
@@ -608,44 +602,12 @@ int pidring_pool_evict(struct pidring_pool *pool, const void *key, size_t keylen
 {
 	uint32_t ri;
 
-	if (!pool || !pp_key_ok(pool, key, keylen))
+	if (!pool || !pr_pp_key_ok(pool, key, keylen))
 		return -EINVAL;
 	ri = pr_pp_find(pool, key, keylen, pr_pool_hash(pool->k0, pool->k1, key, keylen));
 	if (ri == PP_NONE)
 		return -ENOENT;
 	pp_stop(pool, ri);
 	pp_settle(pool);
-	return 0;
-}
-
-int pidring_pool_find(struct pidring_pool *pool, const void *key, size_t keylen,
-		      pidring_id *id)
-{
-	uint32_t ri;
-
-	if (!pool || !id || !pp_key_ok(pool, key, keylen))
-		return -EINVAL;
-	ri = pr_pp_find(pool, key, keylen, pr_pool_hash(pool->k0, pool->k1, key, keylen));
-	if (ri == PP_NONE)
-		return -ENOENT;
-	*id = pool->runs[ri].id;
-	return 0;
-}
-
-int pidring_pool_stats(const struct pidring_pool *pool, struct pidring_pool_stats *st)
-{
-	if (!pool || !st)
-		return -EINVAL;
-	memset(st, 0, sizeof(*st));
-	st->keys = pool->nkeys;
-	st->warm = pool->warm.n;
-	for (uint32_t ri = pool->warm.head; ri != PP_NONE && pool->runs[ri].state == PP_R_READY;
-	     ri = pool->runs[ri].next)
-		st->warm_ready++;
-	st->idle = pool->idle.n;
-	st->stopping = pool->nstopping;
-	st->leases = pool->nleases;
-	st->started = pool->started;
-	st->done = pool->done;
 	return 0;
 }

@@ -124,6 +124,7 @@ uint32_t pr_pp_find(const struct pidring_pool *pool, const void *key, size_t len
 int pr_pp_hash_reserve(struct pidring_pool *pool);
 void pr_pp_hash_add(struct pidring_pool *pool, uint32_t ri);
 void pr_pp_hash_del(struct pidring_pool *pool, uint32_t ri);
+bool pr_pp_key_ok(const struct pidring_pool *pool, const void *key, size_t len);
 
 /* pool_tpl.c: the template */
 int pr_pool_tpl_copy(struct pidring_spawn *d, const struct pidring_spawn *s);

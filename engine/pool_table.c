@@ -4,7 +4,8 @@
  * index, so growth never moves what a name points to), their free lists, the
  * idle / warm lists of runners and the wait / answer lists of leases, and
  * the key table (separate chaining through the runner records, at most one
- * key per bucket on average).
+ * key per bucket on average); and the look-ups that only read them
+ * (pidring_pool_find, pidring_pool_stats).
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -250,4 +251,45 @@ void pr_pp_hash_del(struct pidring_pool *pool, uint32_t ri)
 	r->hnext = PP_NONE;
 	r->hashed = false;
 	pool->nkeys--;
+}
+
+/* ---- look-ups ---- */
+
+/* A key the verbs take: 1..PIDRING_POOL_KEY_MAX bytes, no NUL for "{key}". */
+bool pr_pp_key_ok(const struct pidring_pool *pool, const void *key, size_t len)
+{
+	return key && len && len <= PIDRING_POOL_KEY_MAX &&
+	       !(pool->key_tpl && memchr(key, 0, len));
+}
+
+int pidring_pool_find(struct pidring_pool *pool, const void *key, size_t keylen,
+		      pidring_id *id)
+{
+	uint32_t ri;
+
+	if (!pool || !id || !pr_pp_key_ok(pool, key, keylen))
+		return -EINVAL;
+	ri = pr_pp_find(pool, key, keylen, pr_pool_hash(pool->k0, pool->k1, key, keylen));
+	if (ri == PP_NONE)
+		return -ENOENT;
+	*id = pool->runs[ri].id;
+	return 0;
+}
+
+int pidring_pool_stats(const struct pidring_pool *pool, struct pidring_pool_stats *st)
+{
+	if (!pool || !st)
+		return -EINVAL;
+	memset(st, 0, sizeof(*st));
+	st->keys = pool->nkeys;
+	st->warm = pool->warm.n;
+	for (uint32_t ri = pool->warm.head; ri != PP_NONE && pool->runs[ri].state == PP_R_READY;
+	     ri = pool->runs[ri].next)
+		st->warm_ready++;
+	st->idle = pool->idle.n;
+	st->stopping = pool->nstopping;
+	st->leases = pool->nleases;
+	st->started = pool->started;
+	st->done = pool->done;
+	return 0;
 }
