@@ -186,6 +186,9 @@ int pidring_destroy(struct pidring *pr, int timeout_ms)
 
 	if (!pr)
 		return 0;
+	/* The pool first: its runners are cancelled like the rest. */
+	if (pr->pool_hooks)
+		pr->pool_hooks->destroy(pr->pool);
 	if (pr->attached)
 		return pr_destroy_attached(pr);
 	end = timeout_ms < 0 ? UINT64_MAX :
@@ -220,6 +223,8 @@ static int pr_wait_attached(struct pidring *pr, struct pidring_event *ev, unsign
 
 	pr_run_pending(pr);
 	ret = pr_process_cqes(pr);
+	if (pr->pool_hooks)
+		pr->pool_hooks->run(pr);
 	n = pr_pop_events(pr, ev, max);
 	return n ? (int)n : ret;
 }
@@ -300,6 +305,12 @@ int pidring_wait(struct pidring *pr, struct pidring_event *ev, unsigned max,
 		if (fetch && pr->evq.len < max && (ret = pr_wait_fetch(pr)) < 0)
 			return ret;
 		ret = pr_process_cqes(pr);
+		if (pr->pool_hooks)      /* the pool's answers, timers, warm runners */
+			pr->pool_hooks->run(pr);
+		/* The pool's spawns may have pulled completions in (a full SQ's
+		 * flush): handle them before any sleep. */
+		if (!pr->evq.len && ret >= 0 && pr->cqb_pos < pr->cqb_len)
+			continue;
 		if (pr->evq.len || ret < 0 || timeout_ms == 0 || pr->live == 0) {
 			unsigned n = pr_pop_events(pr, ev, max);
 

@@ -64,6 +64,7 @@ enum pr_op {
 	PR_OP_ORPHAN,     /* engine: WAITID(P_ALL, WNOWAIT) peek (subreaper) */
 	PR_OP_ORETRY,     /* engine: TIMEOUT before the next peek */
 	PR_OP_POLL,       /* the chain's POLL_ADD on the pidfd, before its WAITID */
+	PR_OP_POOLTIMER,  /* engine: the session pool's TIMEOUT (engine/pool.c) */
 	PR_NOPS
 };
 _Static_assert(PR_NOPS <= 32, "an op kind has 5 bits in user_data");
@@ -113,6 +114,7 @@ enum {
 #define PRF_PROBE_NB     (1u << 10) /* probe_fd is O_NONBLOCK (inline connects) */
 #define PRF_CHAIN_WAITID (1u << 11) /* the chain's POLL is followed by its WAITID */
 #define PRF_RING_TAIL    (1u << 12) /* the tail goes on the ring, not inline */
+#define PRF_POOL         (1u << 13) /* the session pool's: READY/DONE go to it */
 
 struct pr_proc {
 	uint32_t gen;
@@ -148,8 +150,8 @@ struct pr_proc {
  * calls the handler the table names for that kind; it knows no module
  * above it by name. The lifecycle (lifecycle.c) owns the table, filled
  * with its own handlers and those of the concerns (readiness, trees), and
- * the hooks below. p is NULL (idx PR_ENGINE_SLOT) for the engine's own
- * operations.
+ * the hooks below. For the engine's own operations p is NULL and idx is
+ * the generation field of their user_data (a tag some of them use).
  */
 typedef void pr_cqe_fn(struct pidring *pr, struct pr_proc *p, uint32_t idx,
 		       enum pr_op op, int res);
@@ -175,6 +177,19 @@ struct pr_ops {
 	/* A concern reports an event of a proc (res: the event's result). */
 	void (*report)(struct pidring *pr, struct pr_proc *p, uint32_t idx,
 		       enum pr_event ev, int res);
+};
+
+/*
+ * The session pool (pool.c) sits on top of the public API. The layers below
+ * reach it only through these, set while a pool exists (pr->pool_hooks).
+ */
+struct pidring_pool;
+struct pr_pool_hooks {
+	void (*ready)(struct pidring *pr, struct pr_proc *p, uint32_t idx);
+	void (*done)(struct pidring *pr, struct pr_proc *p, uint32_t idx);
+	void (*run)(struct pidring *pr);
+	int  (*destroy)(struct pidring_pool *pool);
+	pr_cqe_fn *timer;
 };
 
 struct pr_evq {
@@ -246,6 +261,11 @@ struct pidring {
 	siginfo_t orphan_si;
 	struct __kernel_timespec orphan_ts;
 	unsigned long orphans;
+
+	/* the session pool (engine/pool.c), if one was made */
+	struct pidring_pool *pool;
+	const struct pr_pool_hooks *pool_hooks;
+	bool     pool_spawn;        /* pidring_spawn is the pool's: mark PRF_POOL */
 };
 
 /* slots.c */

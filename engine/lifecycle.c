@@ -88,6 +88,11 @@ static void pr_emit_ready(struct pidring *pr, struct pr_proc *p, uint32_t idx)
 	p->flags |= PRF_READY;
 	p->state = PR_RUNNING;
 	p->ready_ns = pr_now_ns();
+	if (p->flags & PRF_POOL) {      /* the pool's runner: its READY is the pool's */
+		if (pr->pool_hooks)
+			pr->pool_hooks->ready(pr, p, idx);
+		return;
+	}
 	ev = pr_event_slot(pr);
 	if (!ev)
 		return;
@@ -103,8 +108,13 @@ static void pr_emit_ready(struct pidring *pr, struct pr_proc *p, uint32_t idx)
 /* Queue DONE and free the slot: the CLOSE is done and nothing is in flight. */
 static void pr_done(struct pidring *pr, struct pr_proc *p, uint32_t idx)
 {
-	/* A destroy discards DONE: no event slot is taken for it. */
-	struct pidring_event *ev = pr->destroying ? NULL : pr_event_slot(pr);
+	/* A destroy discards DONE: no event slot is taken for it. The pool
+	 * takes its runners' DONE itself. */
+	struct pidring_event *ev = pr->destroying || (p->flags & PRF_POOL) ? NULL :
+				   pr_event_slot(pr);
+
+	if ((p->flags & PRF_POOL) && pr->pool_hooks)
+		pr->pool_hooks->done(pr, p, idx);
 
 	if (ev) {
 		memset(ev, 0, sizeof(*ev));
@@ -322,6 +332,14 @@ static void pr_cqe_close(struct pidring *pr, struct pr_proc *p, uint32_t idx,
 	p->pidfd = -1;
 }
 
+/* The pool's TIMEOUT, while there is a pool. */
+static void pr_cqe_pool(struct pidring *pr, struct pr_proc *p, uint32_t gen,
+			enum pr_op op, int res)
+{
+	if (pr->pool_hooks)
+		pr->pool_hooks->timer(pr, p, gen, op, res);
+}
+
 /* Every op kind's handler; cancels, LINK_TIMEOUT, UNLINKAT, cgroup.kill's
  * WRITE and the engine's NOPs need none beyond pr_settle. */
 const struct pr_ops pr_lifecycle_ops = {
@@ -341,6 +359,7 @@ const struct pr_ops pr_lifecycle_ops = {
 		[PR_OP_CGWATCH]  = pr_tree_cqe,
 		[PR_OP_ORPHAN]   = pr_orphans_cqe,
 		[PR_OP_ORETRY]   = pr_orphans_cqe,
+		[PR_OP_POOLTIMER] = pr_cqe_pool,
 	},
 	.settle = pr_settle,
 	.report = pr_on_event,
@@ -361,6 +380,8 @@ static int pr_birth(struct pidring *pr, struct pr_proc *p, uint32_t idx,
 
 	p->spawn_ns = pr_now_ns();
 	p->user = s->user;
+	if (pr->pool_spawn)
+		p->flags |= PRF_POOL;
 	p->mode = (uint8_t)s->ready;
 	ret = pr_ready_prepare(pr, p, idx, s, &env);
 	if (!ret)

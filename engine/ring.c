@@ -108,7 +108,7 @@ static void pr_dispatch(struct pidring *pr, const struct io_uring_cqe *cqe)
 		if (pr->engine_inflight)
 			pr->engine_inflight--;
 		if (fn)
-			fn(pr, NULL, idx, op, cqe->res);
+			fn(pr, NULL, pr_ud_gen(ud), op, cqe->res);
 		return;
 	}
 	if (idx >= pr->used)

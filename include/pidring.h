@@ -243,7 +243,12 @@ PIDRING_API int pidring_socket_path(struct pidring *pr, pidring_id id, char *buf
 PIDRING_API int pidring_status(struct pidring *pr, pidring_id id, char *buf,
                                size_t len);
 
-enum pidring_event_type { PIDRING_EV_READY = 1, PIDRING_EV_DONE = 2 };
+enum pidring_event_type {
+    PIDRING_EV_READY = 1,
+    PIDRING_EV_DONE = 2,
+    PIDRING_EV_LEASE_READY = 3,          /* a pending pool get: its runner is ready */
+    PIDRING_EV_LEASE_FAILED = 4,         /* a pending pool get ended without one */
+};
 
 enum pidring_reason {                    /* why a proc is DONE */
     PIDRING_EXITED = 1,                  /* exited on its own after it was ready */
@@ -262,6 +267,8 @@ struct pidring_event {
     int        code;                     /* DONE: CLD_EXITED/KILLED/DUMPED; 0 unknown */
     int        status;                   /* DONE: exit status or signal number */
     uint64_t   spawn_ns, ready_ns, done_ns; /* CLOCK_MONOTONIC; 0 if not reached */
+    uint64_t   lease;                    /* LEASE_*: the get's lease ticket; else 0 */
+    int        error;                    /* LEASE_FAILED: why (see the pool); else 0 */
 };
 
 /*
@@ -330,6 +337,175 @@ PIDRING_API int pidring_owns_cqe(const struct io_uring_cqe *cqe);
  * the next call here, to pidring_wait or to pidring_destroy handles it.
  */
 PIDRING_API int pidring_handle_cqe(struct pidring *pr, const struct io_uring_cqe *cqe);
+
+/*
+ * Session pool: at most one runner per key (a conversation, a workspace, a
+ * tenant), started on the first get and shared by every get for that key.
+ *
+ * Events: the pool's come out of pidring_wait, beside the engine's. The
+ * engine's own READY and DONE of the pool's runners are the pool's and are
+ * never handed out; instead each get that returned PIDRING_POOL_PENDING is
+ * answered by exactly one event naming its lease ticket (ev.lease) and the
+ * user pointer given to the get (ev.user):
+ *   PIDRING_EV_LEASE_READY   the key's runner is ready: ev.id, ev.pid name it
+ *                            (its socket: pidring_socket_path(pr, ev.id, ...)).
+ *                            The lease is now held: release it.
+ *   PIDRING_EV_LEASE_FAILED  no runner for this get; the lease is over (do not
+ *                            release it). ev.error says why: -ECHILD, the runner
+ *                            ended before it was ready (ev.reason, ev.code and
+ *                            ev.status are its DONE's); -ECANCELED, the key was
+ *                            evicted (pidring_pool_evict) before it was ready.
+ * A get answered at once (returns 0) gets no event. Every runner the pool
+ * starts ends in exactly one DONE inside the engine (reaped, socket removed);
+ * pidring_live counts the pool's runners too.
+ *
+ *     struct pidring_spawn tpl = { .path = "/usr/bin/runner",
+ *         .argv = (char *[]){ "runner", "--session", "{key}", "--listen",
+ *                             "{socket}", NULL },
+ *         .ready = PIDRING_READY_BIND };
+ *     struct pidring_pool_opts po = { .spawn = &tpl, .max_runners = 64,
+ *         .idle_ttl_ms = 60000, .stop_grace_ms = 2000,
+ *         .flags = PIDRING_POOL_EVICT_LRU };
+ *     struct pidring_pool *pool;
+ *     struct pidring_lease l;
+ *     struct pidring_event ev[16];
+ *
+ *     pidring_pool_new(pr, &po, &pool);
+ *     int r = pidring_pool_get(pool, "conv-42", 7, request, &l);
+ *     if (r == 0)                          // ready now: l.id is the runner
+ *         serve(request, l.id), pidring_pool_release(pool, l.ticket);
+ *     for (;;) {                           // r == PIDRING_POOL_PENDING
+ *         int n = pidring_wait(pr, ev, 16, -1);
+ *         for (int i = 0; i < n; i++)
+ *             if (ev[i].type == PIDRING_EV_LEASE_READY)
+ *                 serve(ev[i].user, ev[i].id),
+ *                 pidring_pool_release(pool, ev[i].lease);
+ *             else if (ev[i].type == PIDRING_EV_LEASE_FAILED)
+ *                 fail(ev[i].user, ev[i].error);
+ *     }
+ *
+ * Timers: idle deadlines share one ring TIMEOUT (IORING_TIMEOUT_ABS) armed
+ * for the earliest (user_data tagged as the engine's: attach mode passes it to
+ * pidring_handle_cqe like the rest). Expired runners are stopped, and warm
+ * runners topped up, from pidring_wait (attach mode: pidring_wait(pr, ev, n,
+ * 0) after the CQEs were handed over).
+ */
+#define PIDRING_POOL_EVICT_LRU (1u << 0) /* at the cap, a get stops the least
+                                            recently released idle runner
+                                            instead of failing with -EAGAIN */
+#define PIDRING_POOL_PENDING   1         /* pidring_pool_get: an event follows */
+#define PIDRING_POOL_KEY_MAX   1024u     /* longest key, in bytes */
+
+struct pidring_pool;                     /* opaque */
+
+struct pidring_pool_opts {
+    const struct pidring_spawn *spawn;   /* the template, copied: every string
+                                            of argv and envp has "{key}"
+                                            replaced by the key (beside the
+                                            engine's "{socket}"); spawn.user
+                                            is not used */
+    unsigned max_runners;                /* cap on starting + ready runners
+                                            (warm ones included, those being
+                                            stopped not); 0: none but the
+                                            engine's max_procs */
+    unsigned min_idle;                   /* warm runners kept started and
+                                            ready, bound to no key; a get for a
+                                            new key takes one. Not with a
+                                            template that uses "{key}" */
+    unsigned idle_ttl_ms;                /* a runner whose last lease was
+                                            released is stopped after this;
+                                            0: at once */
+    unsigned stop_grace_ms;              /* pidring_stop's grace for a ready
+                                            runner; 0: pidring_cancel */
+    unsigned flags;                      /* PIDRING_POOL_* */
+};
+
+struct pidring_lease {
+    uint64_t   ticket;                   /* names this get; never 0 */
+    pidring_id id;                       /* the runner once ready; else 0 */
+    pid_t      pid;                      /* its pid once ready; else 0 */
+};
+
+struct pidring_pool_stats {
+    unsigned keys;                       /* keys with a runner (starting or ready) */
+    unsigned warm;                       /* warm runners (starting or ready) */
+    unsigned warm_ready;                 /* of which ready: a get takes one at once */
+    unsigned idle;                       /* keyed runners without a lease */
+    unsigned stopping;                   /* runners stopped, not yet DONE */
+    unsigned leases;                     /* gets not yet over (waiting or held) */
+    unsigned long long started;          /* runners spawned, ever */
+    unsigned long long done;             /* runners DONE, ever */
+};
+
+/*
+ * Make a pool on the engine (one pool per engine). The template is checked
+ * as pidring_spawn would check it, and copied. Starts min_idle warm runners
+ * (from here and, once they end or are taken, from pidring_wait). Errors:
+ * -EINVAL (pr, opts, opts->spawn or out NULL, unknown flags, a bad template,
+ * min_idle over max_runners, min_idle with a "{key}" template, idle_ttl_ms
+ * or stop_grace_ms over a day), -EBUSY (the engine has a pool), -ENOMEM,
+ * -ESHUTDOWN (an attached engine being destroyed), or what pidring_spawn
+ * returned for the first warm runner.
+ */
+PIDRING_API int pidring_pool_new(struct pidring *pr, const struct pidring_pool_opts *opts,
+                                 struct pidring_pool **out);
+
+/*
+ * Free the pool: every runner it has is cancelled (SIGKILL, the reap chain
+ * submitted before this returns) and reaped by the engine as usual; gets in
+ * flight end without an event, their tickets dead. pidring_destroy of the
+ * engine destroys its pool first. pool == NULL is harmless. Returns 0.
+ */
+PIDRING_API int pidring_pool_destroy(struct pidring_pool *pool);
+
+/*
+ * Get the runner for key (keylen bytes, 1..PIDRING_POOL_KEY_MAX; no NUL byte
+ * when the template uses "{key}"). Returns 0 with *lease held and its id
+ * and pid set when the key's runner is ready, or when a ready warm runner
+ * was taken for it; PIDRING_POOL_PENDING when the key's runner is starting
+ * (then this get waits on that one spawn: single-flight) or was started
+ * now: one event answers it (see above). user is echoed in that event.
+ * At the cap (max_runners) a new key stops the least recently released
+ * idle runner with PIDRING_POOL_EVICT_LRU, else fails.
+ * Errors: -EINVAL (pool, key or lease NULL, keylen 0 or too long, a NUL
+ * byte in a "{key}" key), -EAGAIN (at the cap with no idle runner to
+ * evict, or without PIDRING_POOL_EVICT_LRU; or the engine's max_procs),
+ * -ENOMEM, or what pidring_spawn returned for the key's runner.
+ */
+PIDRING_API int pidring_pool_get(struct pidring_pool *pool, const void *key, size_t keylen,
+                                 void *user, struct pidring_lease *lease);
+
+/*
+ * End a lease: a held one, or a pending one (its event will not come).
+ * When the key's last lease goes, a ready runner stays for idle_ttl_ms and
+ * a starting one is cancelled at once (mid-bind: the reap chain is in
+ * before this returns). A lease whose runner has ended meanwhile is
+ * released all the same. Errors: -EINVAL (pool NULL), -ESRCH (unknown,
+ * stale or forged ticket; a lease already released or failed).
+ */
+PIDRING_API int pidring_pool_release(struct pidring_pool *pool, uint64_t ticket);
+
+/*
+ * Stop the key's runner now (cancelled when still starting, stopped with
+ * stop_grace_ms when ready) and drop the key: pending gets get
+ * LEASE_FAILED with -ECANCELED; held leases stay valid until released; the
+ * next get for the key starts a new runner. Errors: -EINVAL (pool or key
+ * NULL, keylen 0 or too long), -ENOENT (no runner for the key).
+ */
+PIDRING_API int pidring_pool_evict(struct pidring_pool *pool, const void *key,
+                                   size_t keylen);
+
+/*
+ * The engine id of the key's runner (starting or ready) into *id, without
+ * taking a lease. Errors: -EINVAL (pool, key or id NULL, keylen 0 or too
+ * long), -ENOENT (no runner for the key).
+ */
+PIDRING_API int pidring_pool_find(struct pidring_pool *pool, const void *key,
+                                  size_t keylen, pidring_id *id);
+
+/* Counters of the pool into *st. Errors: -EINVAL (pool or st NULL). */
+PIDRING_API int pidring_pool_stats(const struct pidring_pool *pool,
+                                   struct pidring_pool_stats *st);
 
 /* Procs spawned and not yet DONE (0 for NULL). */
 PIDRING_API unsigned pidring_live(const struct pidring *pr);

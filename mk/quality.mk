@@ -106,8 +106,8 @@ $(AB)/pidring-child: $(B)/pidring-child
 $(AB)/pidring-%: tools/pidring-%.c $(ASAN_STLIB)
 	$(call msg,CC,$@)
 	@mkdir -p $(@D)
-	$(Q)$(CC) $(CPPFLAGS) -std=gnu11 $(SAN_CFLAGS) $(WARN) -Wno-error $(DEPFLAGS) -o $@ $< \
-		$(ASAN_STLIB) $(URING_LIBS) -lpthread -lm
+	$(Q)$(CC) $(CPPFLAGS) -std=gnu11 $(SAN_CFLAGS) $(WARN) -Wno-error $(DEPFLAGS) -o $@ \
+		$(filter %.c,$^) $(ASAN_STLIB) $(URING_LIBS) -lpthread -lm
 
 $(AB)/pidring-stress: $(STRESS_SRC) $(wildcard tools/stress/*.h) $(ASAN_STLIB)
 	$(call msg,CC,$@)
@@ -166,7 +166,8 @@ VG_TESTS := \
 	engine/@(destroy_timeout_zero_still_reaps|destroy_wait_forever|max_procs_limit|small_ring_many_procs|wait_forever_and_one_at_a_time|host_thread_reaps_with_waitpid) \
 	security/@(no_new_privs|groups_null_with_count_is_einval|rlimits_invalid_are_einval|socket_mapped_to_child_fd3|unmapped_non_cloexec_fds_not_inherited) \
 	cgroup/@(bad_cgroup_dir_refused|plain_child_exits|many_procs_each_own_cgroup) \
-	subreaper/no_orphans_plain_children
+	subreaper/no_orphans_plain_children \
+	pool/@(single_flight_100_gets|evict_during_spawn|idle_ttl_expiry|crash_and_reget|destroy_with_gets_in_flight|cap_lru|cap_eagain|bad_input|warm_runners|idle_ttl_wakes_blocking_wait|crash_before_ready)
 QM_EMPTY :=
 QM_SPACE := $(QM_EMPTY) $(QM_EMPTY)
 VG_FILTER ?= @($(subst $(QM_SPACE),|,$(strip $(VG_TESTS))))

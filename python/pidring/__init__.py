@@ -34,7 +34,7 @@ from typing import NamedTuple, Optional
 from . import _pidring as _c
 
 __all__ = ["Engine", "Proc", "Done", "Ready", "Reason", "SpawnError", "ExitedEarly",
-           "ReadyTimeout", "F_NO_WAITID", "F_SUBREAPER", "F_NO_CLONE3",
+           "ReadyTimeout", "Pool", "Lease", "Evicted", "F_NO_WAITID", "F_SUBREAPER", "F_NO_CLONE3",
            "SPAWN_SETSID", "SPAWN_KEEP_PGRP", "SPAWN_NO_NEW_PRIVS"]
 
 __version__ = _c.version()
@@ -295,9 +295,10 @@ class Engine:
         self._c = _c.Engine(runtime_dir=runtime_dir, max_procs=max_procs,
                             ring_entries=ring_entries, flags=flags,
                             cgroup_dir=cgroup_dir)
-        # id -> the object its events go to (_on_ready, _on_done). Procs
-        # today; a session pool would register its runners here the same way.
+        # id -> the Proc its events go to (_on_ready, _on_done). The pool's
+        # runners are not here: their answers come as LEASE events, by ticket.
         self._procs = {}
+        self._pool = None
         self._closing = False
         self._fd = self._c.fileno()
         try:
@@ -364,7 +365,11 @@ class Engine:
         # readable for them, so the next turn of the loop takes them.
 
     def _dispatch(self, ev):
-        kind, pid_id, pid, reason, code, status, spawn_ns, ready_ns, done_ns = ev
+        kind, pid_id, pid, reason, code, status, spawn_ns, ready_ns, done_ns = ev[:9]
+        if kind in (_c.EV_LEASE_READY, _c.EV_LEASE_FAILED):
+            if self._pool is not None:
+                self._pool._on_answer(ev)
+            return
         target = self._procs.get(pid_id)
         if target is None:
             return
@@ -390,6 +395,24 @@ class Engine:
 
     # ---- spawning ----
 
+    @staticmethod
+    def _resolve(argv, env, executable):
+        """(path, argv as bytes): argv[0] looked up in PATH when it has no
+        slash, unless executable is given."""
+        args = [os.fsencode(a) for a in argv]
+        if not args:
+            raise ValueError("argv is empty")
+        if executable is not None:
+            return os.fsencode(executable), args
+        if b"/" in args[0]:
+            return args[0], args
+        search = None if env is None else env.get("PATH", os.defpath)
+        found = shutil.which(os.fsdecode(args[0]), path=search)
+        if found is None:
+            raise FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT),
+                                    os.fsdecode(args[0]))
+        return os.fsencode(found), args
+
     async def spawn(self, argv, *, ready="exec", timeout: Optional[float] = None,
                     env=None, cwd=None, fds=None, executable=None,
                     flags: int = 0) -> Proc:
@@ -411,20 +434,7 @@ class Engine:
         the child is cancelled and reaped before CancelledError propagates.
         """
         self._check()
-        args = [os.fsencode(a) for a in argv]
-        if not args:
-            raise ValueError("argv is empty")
-        if executable is not None:
-            path = os.fsencode(executable)
-        elif b"/" in args[0]:
-            path = args[0]
-        else:
-            search = None if env is None else env.get("PATH", os.defpath)
-            found = shutil.which(os.fsdecode(args[0]), path=search)
-            if found is None:
-                raise FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT),
-                                        os.fsdecode(args[0]))
-            path = os.fsencode(found)
+        path, args = self._resolve(argv, env, executable)
         mode = _ready_mode(ready)
         timeout_ms = 0 if timeout is None else _ms(timeout, "timeout")
         if timeout is not None and timeout_ms == 0:
@@ -451,6 +461,34 @@ class Engine:
             raise _spawn_error(early, proc.argv0)
         return proc
 
+    def pool(self, argv, *, ready="bind", timeout: Optional[float] = None, env=None,
+             cwd=None, fds=None, executable=None, flags: int = 0,
+             max_runners: int = 0, min_idle: int = 0, idle_ttl: float = 0.0,
+             stop_grace: float = 0.0, evict_lru: bool = False) -> "Pool":
+        """The engine's session pool (one per engine): at most one runner per
+        key, started from this template ("{key}" in argv and env replaced by
+        the key, "{socket}" by its socket path) on the first get for the key
+        and shared by every get for it. max_runners: the cap (0: none);
+        at the cap a get for a new key stops the least recently used idle
+        runner when evict_lru, else raises BlockingIOError (EAGAIN).
+        min_idle: warm runners kept ready for new keys (not with "{key}").
+        idle_ttl: seconds a runner stays after its last lease; stop_grace:
+        the SIGTERM grace when it goes (0: SIGKILL). The rest as spawn()."""
+        self._check()
+        if self._pool is not None:
+            raise RuntimeError("this engine has a pool already")
+        path, args = self._resolve(argv, env, executable)
+        timeout_ms = 0 if timeout is None else _ms(timeout, "timeout")
+        self._c.pool_new(path, args, env=_env_list(env),
+                         cwd=None if cwd is None else os.fspath(cwd), fds=_fd_pairs(fds),
+                         ready=_ready_mode(ready), timeout_ms=timeout_ms, flags=flags,
+                         max_runners=max_runners, min_idle=min_idle,
+                         idle_ttl_ms=_ms(idle_ttl, "idle_ttl"),
+                         stop_grace_ms=_ms(stop_grace, "stop_grace"),
+                         pool_flags=_c.POOL_EVICT_LRU if evict_lru else 0)
+        self._pool = Pool(self, os.fsdecode(args[0]))
+        return self._pool
+
     # ---- closing ----
 
     async def close(self, timeout: Optional[float] = None) -> None:
@@ -465,6 +503,8 @@ class Engine:
             return
         first = not self._closing
         self._closing = True
+        if self._pool is not None:
+            self._pool._close()
         procs = list(self._procs.values())
         if first:
             for p in procs:
@@ -482,6 +522,8 @@ class Engine:
         if self._c.closed:
             return
         self._closing = True
+        if self._pool is not None:
+            self._pool._close()
         try:
             _destroy(self._loop, self._fd, self._c)
         finally:
@@ -505,6 +547,162 @@ class Engine:
             except RuntimeError:
                 pass        # the loop closed meanwhile: the C object's own dealloc
         # else the C object destroys itself when it goes.
+
+
+class Evicted(Exception):
+    """A pool get whose key was evicted while its runner was starting."""
+
+
+class Lease:
+    """A held lease on a key's runner: id, pid, socket_path. Release it
+    (release(), or ``async with pool.get(key) as lease``); the runner then
+    stays for the pool's idle_ttl."""
+
+    def __init__(self, pool: "Pool", key: bytes, ticket: int, pid_id: int, pid: int):
+        self._pool = pool
+        self.key = key
+        self.ticket = ticket
+        self.id = pid_id
+        self.pid = pid
+        try:
+            self.socket_path = pool._engine._c.socket_path(pid_id) if pid_id else None
+        except ProcessLookupError:
+            self.socket_path = None            # ended already: the lease stays valid
+        self._released = False
+
+    def __repr__(self):
+        return f"<pidring.Lease key={self.key!r} pid={self.pid}>"
+
+    def release(self) -> None:
+        """End the lease; idempotent. A lease whose runner died is released
+        all the same."""
+        if self._released:
+            return
+        self._released = True
+        self._pool._release(self.ticket)
+
+
+class _Session:
+    """``async with pool.session(key) as lease``: get, then release."""
+
+    def __init__(self, pool, key):
+        self._pool, self._key, self._lease = pool, key, None
+
+    async def __aenter__(self) -> Lease:
+        self._lease = await self._pool.get(self._key)
+        return self._lease
+
+    async def __aexit__(self, *exc):
+        self._lease.release()
+
+
+class Pool:
+    """Engine.pool(): keyed get-or-spawn, single-flight, in C (pidring_pool_*).
+
+    A task cancelled while its get waits takes its lease back: when it was
+    the key's last, the starting runner is cancelled mid-bind and reaped."""
+
+    def __init__(self, engine: Engine, argv0: str):
+        self._engine = engine
+        self._argv0 = argv0
+        self._waiting = {}          # ticket -> (future, key)
+        self._closed = False
+
+    def _check(self):
+        self._engine._check()
+        if self._closed:
+            raise RuntimeError("pidring pool is closed")
+
+    @staticmethod
+    def _key(key) -> bytes:
+        return key.encode() if isinstance(key, str) else bytes(key)
+
+    def session(self, key) -> _Session:
+        """``async with pool.session(key) as lease``: get() and release()."""
+        return _Session(self, key)
+
+    async def get(self, key) -> Lease:
+        """The Lease of key's runner (str or bytes), once it is ready
+        (started now when the key has none). Raises ExitedEarly /
+        SpawnError when the runner ended before it was ready, Evicted when
+        the key was evicted first, BlockingIOError at the cap, OSError for
+        a spawn that failed."""
+        self._check()
+        key = self._key(key)
+        rc, ticket, pid_id, pid = self._engine._c.pool_get(key)
+        if rc == 0:
+            return Lease(self, key, ticket, pid_id, pid)
+        fut = self._engine._loop.create_future()
+        self._waiting[ticket] = (fut, key)
+        try:
+            return await asyncio.shield(fut)
+        except asyncio.CancelledError:
+            if self._waiting.pop(ticket, None) is not None:
+                self._release(ticket)          # pending: no answer will come
+            elif fut.done() and not fut.cancelled() and fut.exception() is None:
+                fut.result().release()         # answered in the same turn
+            raise
+
+    def _on_answer(self, ev):
+        kind, pid_id, pid, reason, code, status, spawn_ns, ready_ns, done_ns, \
+            ticket, err = ev
+        entry = self._waiting.pop(ticket, None)
+        if entry is None:
+            return
+        fut, key = entry
+        if kind == _c.EV_LEASE_READY:
+            lease = Lease(self, key, ticket, pid_id, pid)
+            if fut.cancelled():
+                lease.release()
+            else:
+                fut.set_result(lease)
+        elif not fut.cancelled():
+            if err == -errno.ECANCELED:
+                fut.set_exception(Evicted(key))
+            else:
+                fut.set_exception(_spawn_error(Done(Reason(reason), code, status, pid,
+                                                    spawn_ns, ready_ns, done_ns),
+                                               self._argv0))
+
+    def _release(self, ticket: int):
+        if self._closed or self._engine._c.closed:
+            return
+        try:
+            self._engine._c.pool_release(ticket)
+        except ProcessLookupError:
+            pass                               # answered FAILED meanwhile
+
+    def evict(self, key) -> bool:
+        """Stop key's runner now and drop the key; False when it had none."""
+        self._check()
+        try:
+            self._engine._c.pool_evict(self._key(key))
+        except FileNotFoundError:
+            return False
+        return True
+
+    def find(self, key) -> Optional[int]:
+        """The engine id of key's runner, or None; takes no lease."""
+        self._check()
+        return self._engine._c.pool_find(self._key(key))
+
+    def stats(self) -> dict:
+        names = ("keys", "warm", "warm_ready", "idle", "stopping", "leases",
+                 "started", "done")
+        return dict(zip(names, self._engine._c.pool_stats()))
+
+    def _close(self):
+        """pidring_pool_destroy (every runner cancelled); waiting gets raise
+        CancelledError. Engine.close() does it."""
+        if self._closed:
+            return
+        self._closed = True
+        if not self._engine._c.closed:
+            self._engine._c.pool_destroy()
+        waiting, self._waiting = self._waiting, {}
+        for fut, _ in waiting.values():
+            if not fut.done():
+                fut.cancel()
 
 
 def _readable(ref):

@@ -28,6 +28,7 @@
 struct engine_obj {
 	PyObject_HEAD
 	struct pidring *pr;
+	struct pidring_pool *pool;   /* pool_new's; freed with the engine */
 	pthread_t owner;
 	int fd;
 };
@@ -163,6 +164,7 @@ static void engine_dealloc(PyObject *self)
 		struct pidring *pr = e->pr;
 
 		e->pr = NULL;
+		e->pool = NULL;
 		Py_BEGIN_ALLOW_THREADS
 		pidring_destroy(pr, ENGINE_DEALLOC_MS);
 		Py_END_ALLOW_THREADS
@@ -185,6 +187,7 @@ static PyObject *engine_destroy(PyObject *self, PyObject *args)
 	/* Closed before the wait: nothing can reach the engine meanwhile. */
 	pr = e->pr;
 	e->pr = NULL;
+	e->pool = NULL;          /* pidring_destroy destroys it first */
 	e->fd = -1;
 	Py_BEGIN_ALLOW_THREADS
 	ret = pidring_destroy(pr, timeout_ms);
@@ -413,11 +416,12 @@ static PyObject *engine_status(PyObject *self, PyObject *arg)
 
 static PyObject *event_tuple(const struct pidring_event *ev)
 {
-	return Py_BuildValue("(iKiiiiKKK)", (int)ev->type, (unsigned long long)ev->id,
+	return Py_BuildValue("(iKiiiiKKKKi)", (int)ev->type, (unsigned long long)ev->id,
 			     (int)ev->pid, (int)ev->reason, ev->code, ev->status,
 			     (unsigned long long)ev->spawn_ns,
 			     (unsigned long long)ev->ready_ns,
-			     (unsigned long long)ev->done_ns);
+			     (unsigned long long)ev->done_ns,
+			     (unsigned long long)ev->lease, ev->error);
 }
 
 /*
@@ -472,6 +476,180 @@ static PyObject *engine_wait(PyObject *self, PyObject *args)
 	return list;
 }
 
+/* ---- the session pool ---- */
+
+/* 0 when e has a pool (and is usable); else -1 with an exception. */
+static int pool_usable(struct engine_obj *e)
+{
+	if (engine_usable(e) < 0)
+		return -1;
+	if (!e->pool) {
+		PyErr_SetString(PyExc_RuntimeError, "pidring engine has no pool");
+		return -1;
+	}
+	return 0;
+}
+
+static PyObject *engine_pool_new(PyObject *self, PyObject *args, PyObject *kw)
+{
+	static char *kwlist[] = { "path", "argv", "env", "cwd", "fds", "ready",
+				  "timeout_ms", "flags", "max_runners", "min_idle",
+				  "idle_ttl_ms", "stop_grace_ms", "pool_flags", NULL };
+	struct engine_obj *e = (struct engine_obj *)self;
+	PyObject *path = NULL, *cwd = NULL, *argv_o, *env_o = Py_None, *fds_o = Py_None;
+	PyObject *argv_keep = NULL, *env_keep = NULL, *res = NULL;
+	struct pidring_spawn s = { 0 };
+	struct pidring_pool_opts po = { .spawn = &s };
+	struct pidring_fd_map *fds = NULL;
+	char **argv = NULL, **envp = NULL;
+	int ready = PIDRING_READY_BIND, ret;
+
+	if (engine_usable(e) < 0)
+		return NULL;
+	if (!PyArg_ParseTupleAndKeywords(args, kw, "O&O|OO&OiO&O&O&O&O&O&O&:pool_new", kwlist,
+					 PyUnicode_FSConverter, &path, &argv_o, &env_o,
+					 opt_path, &cwd, &fds_o, &ready, uint_arg,
+					 &s.ready_timeout_ms, uint_arg, &s.flags, uint_arg,
+					 &po.max_runners, uint_arg, &po.min_idle, uint_arg,
+					 &po.idle_ttl_ms, uint_arg, &po.stop_grace_ms, uint_arg,
+					 &po.flags))
+		return NULL;
+	argv = str_vector(argv_o, "argv must be a sequence", 0, &argv_keep);
+	if (!argv)
+		goto out;
+	envp = str_vector(env_o, "env must be a sequence of 'KEY=VALUE'", 1, &env_keep);
+	if (!envp && PyErr_Occurred())
+		goto out;
+	if (fd_pairs(fds_o, &fds, &s.nfds) < 0)
+		goto out;
+	s.path = PyBytes_AS_STRING(path);
+	s.argv = argv;
+	s.envp = envp;
+	s.cwd = opt_cstr(cwd);
+	s.fds = fds;
+	s.ready = (enum pidring_ready)ready;
+	/* The pool copies the template: nothing here needs to outlive it. */
+	ret = pidring_pool_new(e->pr, &po, &e->pool);
+	if (ret < 0)
+		raise_errno(ret);
+	else
+		res = Py_NewRef(Py_None);
+out:
+	PyMem_Free(fds);
+	PyMem_Free(envp);
+	PyMem_Free(argv);
+	Py_XDECREF(env_keep);
+	Py_XDECREF(argv_keep);
+	Py_XDECREF(cwd);
+	Py_XDECREF(path);
+	return res;
+}
+
+static int key_arg(PyObject *arg, const char **key, Py_ssize_t *len)
+{
+	if (!PyBytes_Check(arg)) {
+		PyErr_SetString(PyExc_TypeError, "a pool key is bytes");
+		return -1;
+	}
+	*key = PyBytes_AS_STRING(arg);
+	*len = PyBytes_GET_SIZE(arg);
+	return 0;
+}
+
+static PyObject *engine_pool_get(PyObject *self, PyObject *arg)
+{
+	struct engine_obj *e = (struct engine_obj *)self;
+	struct pidring_lease l = { 0 };
+	const char *key;
+	Py_ssize_t len;
+	int ret;
+
+	if (pool_usable(e) < 0 || key_arg(arg, &key, &len) < 0)
+		return NULL;
+	ret = pidring_pool_get(e->pool, key, (size_t)len, NULL, &l);
+	if (ret < 0)
+		return raise_errno(ret);
+	return Py_BuildValue("(iKKi)", ret, (unsigned long long)l.ticket,
+			     (unsigned long long)l.id, (int)l.pid);
+}
+
+static PyObject *engine_pool_release(PyObject *self, PyObject *arg)
+{
+	struct engine_obj *e = (struct engine_obj *)self;
+	unsigned long long t;
+	int ret;
+
+	if (pool_usable(e) < 0)
+		return NULL;
+	t = PyLong_AsUnsignedLongLong(arg);
+	if (t == (unsigned long long)-1 && PyErr_Occurred())
+		return NULL;
+	ret = pidring_pool_release(e->pool, t);
+	if (ret < 0)
+		return raise_errno(ret);
+	Py_RETURN_NONE;
+}
+
+static PyObject *engine_pool_evict(PyObject *self, PyObject *arg)
+{
+	struct engine_obj *e = (struct engine_obj *)self;
+	const char *key;
+	Py_ssize_t len;
+	int ret;
+
+	if (pool_usable(e) < 0 || key_arg(arg, &key, &len) < 0)
+		return NULL;
+	ret = pidring_pool_evict(e->pool, key, (size_t)len);
+	if (ret < 0)
+		return raise_errno(ret);
+	Py_RETURN_NONE;
+}
+
+static PyObject *engine_pool_find(PyObject *self, PyObject *arg)
+{
+	struct engine_obj *e = (struct engine_obj *)self;
+	const char *key;
+	Py_ssize_t len;
+	pidring_id id;
+	int ret;
+
+	if (pool_usable(e) < 0 || key_arg(arg, &key, &len) < 0)
+		return NULL;
+	ret = pidring_pool_find(e->pool, key, (size_t)len, &id);
+	if (ret == -ENOENT)
+		Py_RETURN_NONE;
+	if (ret < 0)
+		return raise_errno(ret);
+	return PyLong_FromUnsignedLongLong(id);
+}
+
+static PyObject *engine_pool_stats(PyObject *self, PyObject *noargs)
+{
+	struct engine_obj *e = (struct engine_obj *)self;
+	struct pidring_pool_stats st;
+
+	(void)noargs;
+	if (pool_usable(e) < 0)
+		return NULL;
+	pidring_pool_stats(e->pool, &st);
+	return Py_BuildValue("(IIIIIIKK)", st.keys, st.warm, st.warm_ready, st.idle,
+			     st.stopping, st.leases, st.started, st.done);
+}
+
+static PyObject *engine_pool_destroy(PyObject *self, PyObject *noargs)
+{
+	struct engine_obj *e = (struct engine_obj *)self;
+
+	(void)noargs;
+	if (!e->pr || !e->pool)
+		Py_RETURN_NONE;
+	if (engine_usable(e) < 0)
+		return NULL;
+	pidring_pool_destroy(e->pool);
+	e->pool = NULL;
+	Py_RETURN_NONE;
+}
+
 static PyObject *engine_fileno(PyObject *self, PyObject *noargs)
 {
 	struct engine_obj *e = (struct engine_obj *)self;
@@ -520,7 +698,24 @@ static PyMethodDef engine_methods[] = {
 	{ "status", engine_status, METH_O, "status(id) -> str: the last STATUS=." },
 	{ "wait", engine_wait, METH_VARARGS,
 	  "wait(max=256, timeout_ms=0) -> [(type, id, pid, reason, code, status, "
-	  "spawn_ns, ready_ns, done_ns)]" },
+	  "spawn_ns, ready_ns, done_ns, lease, error)]" },
+	{ "pool_new", (PyCFunction)(void (*)(void))engine_pool_new,
+	  METH_VARARGS | METH_KEYWORDS,
+	  "pool_new(path, argv, env=None, cwd=None, fds=None, ready=READY_BIND, "
+	  "timeout_ms=0, flags=0, max_runners=0, min_idle=0, idle_ttl_ms=0, "
+	  "stop_grace_ms=0, pool_flags=0): pidring_pool_new (one per engine)." },
+	{ "pool_get", engine_pool_get, METH_O,
+	  "pool_get(key: bytes) -> (rc, ticket, id, pid): pidring_pool_get; rc 0 "
+	  "(held now) or POOL_PENDING (a LEASE event follows)." },
+	{ "pool_release", engine_pool_release, METH_O, "pool_release(ticket)." },
+	{ "pool_evict", engine_pool_evict, METH_O, "pool_evict(key: bytes)." },
+	{ "pool_find", engine_pool_find, METH_O,
+	  "pool_find(key: bytes) -> id or None." },
+	{ "pool_stats", engine_pool_stats, METH_NOARGS,
+	  "pool_stats() -> (keys, warm, warm_ready, idle, stopping, leases, "
+	  "started, done)." },
+	{ "pool_destroy", engine_pool_destroy, METH_NOARGS,
+	  "pool_destroy(): pidring_pool_destroy; idempotent." },
 	{ "fileno", engine_fileno, METH_NOARGS, "fileno() -> int: pidring_fd." },
 	{ "live", engine_live, METH_NOARGS, "live() -> int: pidring_live." },
 	{ "orphans", engine_orphans, METH_NOARGS, "orphans() -> int: pidring_orphans." },
@@ -578,6 +773,10 @@ PyMODINIT_FUNC PyInit__pidring(void)
 		{ "READY_NOTIFY", PIDRING_READY_NOTIFY },
 		{ "EV_READY", PIDRING_EV_READY },
 		{ "EV_DONE", PIDRING_EV_DONE },
+		{ "EV_LEASE_READY", PIDRING_EV_LEASE_READY },
+		{ "EV_LEASE_FAILED", PIDRING_EV_LEASE_FAILED },
+		{ "POOL_PENDING", PIDRING_POOL_PENDING },
+		{ "POOL_EVICT_LRU", PIDRING_POOL_EVICT_LRU },
 		{ "EXITED", PIDRING_EXITED },
 		{ "EXITED_EARLY", PIDRING_EXITED_EARLY },
 		{ "CANCELLED", PIDRING_CANCELLED },

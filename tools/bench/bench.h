@@ -273,4 +273,6 @@ void print_table(double secs);
 int write_csv(const char *path);
 int write_json(const char *path, double secs);
 
+int pool_bench_main(int argc, char **argv);   /* pool.c: --pool */
+
 #endif

@@ -381,6 +381,8 @@ int main(int argc, char **argv)
 	double secs;
 	int r;
 
+	if (argc > 1 && !strcmp(argv[1], "--pool"))   /* tools/bench/pool.c */
+		return pool_bench_main(argc - 1, argv + 1);
 	r = parse_args(argc, argv);
 	if (r)
 		return r < 0 ? 0 : r;

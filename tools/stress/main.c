@@ -366,11 +366,25 @@ static void check_readiness(void)
  * entry function and returns what it returns. A module (tools/stress/<name>.c)
  * declares its entry function in stress.h and adds its line here.
  */
+/* pool_stress_main takes "--pool" as its argv[0], its options after. */
+static int run_pool(int argc, char **argv)
+{
+	char *v[argc + 1];
+	int n = 0;
+
+	v[n++] = "--pool";
+	for (int i = 1; i < argc; i++)
+		if (strcmp(argv[i], "--pool"))
+			v[n++] = argv[i];
+	v[n] = NULL;
+	return pool_stress_main(n, v);
+}
+
 static const struct mode {
 	const char *flag;
 	int (*run)(int argc, char **argv);
 } modes[] = {
-	/* { "--pool", stress_pool_main },   tools/stress/pool.c */
+	{ "--pool", run_pool },      /* tools/stress/pool.c */
 	{ NULL, NULL },
 };
 

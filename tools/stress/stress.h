@@ -9,9 +9,6 @@
 
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
-int records_init(void);
-void report_end(const char *argv0, double secs, int exitc);
-
 #endif
 #include <dirent.h>
 #include <errno.h>
@@ -262,5 +259,10 @@ extern long files_baseline;
 extern uint64_t next_index;
 void on_interrupt(int sig);
 bool run_epoch(void);
+
+int records_init(void);
+void report_end(const char *argv0, double secs, int exitc);
+
+int pool_stress_main(int argc, char **argv);   /* pool.c: --pool */
 
 #endif
