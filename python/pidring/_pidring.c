@@ -286,55 +286,77 @@ static int fd_pairs(PyObject *seq, struct pidring_fd_map **out, unsigned *n)
 	return 0;
 }
 
+/*
+ * A spawn spec built from Python objects (spawn and pool_new take the same
+ * arguments), and what it borrows, for spec_free.
+ */
+struct spec {
+	struct pidring_spawn s;
+	PyObject *path, *cwd, *argv_keep, *env_keep;
+	struct pidring_fd_map *fds;
+	char **argv, **envp;
+};
+
+static int spec_fill(struct spec *sp, PyObject *argv_o, PyObject *env_o, PyObject *fds_o,
+		     int ready)
+{
+	sp->argv = str_vector(argv_o, "argv must be a sequence", 0, &sp->argv_keep);
+	if (!sp->argv)
+		return -1;
+	sp->envp = str_vector(env_o, "env must be a sequence of 'KEY=VALUE'", 1,
+			      &sp->env_keep);
+	if (!sp->envp && PyErr_Occurred())
+		return -1;
+	if (fd_pairs(fds_o, &sp->fds, &sp->s.nfds) < 0)
+		return -1;
+	sp->s.path = PyBytes_AS_STRING(sp->path);
+	sp->s.argv = sp->argv;
+	sp->s.envp = sp->envp;
+	sp->s.cwd = opt_cstr(sp->cwd);
+	sp->s.fds = sp->fds;
+	sp->s.ready = (enum pidring_ready)ready;
+	return 0;
+}
+
+static void spec_free(struct spec *sp)
+{
+	PyMem_Free(sp->fds);
+	PyMem_Free(sp->envp);
+	PyMem_Free(sp->argv);
+	Py_XDECREF(sp->env_keep);
+	Py_XDECREF(sp->argv_keep);
+	Py_XDECREF(sp->cwd);
+	Py_XDECREF(sp->path);
+}
+
 static PyObject *engine_spawn(PyObject *self, PyObject *args, PyObject *kw)
 {
 	static char *kwlist[] = { "path", "argv", "env", "cwd", "fds", "ready",
 				  "timeout_ms", "flags", NULL };
 	struct engine_obj *e = (struct engine_obj *)self;
-	PyObject *path = NULL, *cwd = NULL, *argv_o, *env_o = Py_None, *fds_o = Py_None;
-	PyObject *argv_keep = NULL, *env_keep = NULL, *res = NULL;
-	struct pidring_spawn s = { 0 };
-	struct pidring_fd_map *fds = NULL;
-	char **argv = NULL, **envp = NULL;
+	PyObject *argv_o, *env_o = Py_None, *fds_o = Py_None, *res = NULL;
+	struct spec sp = { 0 };
 	int ready = PIDRING_READY_EXEC, ret;
 	pidring_id id = 0;
 
 	if (engine_usable(e) < 0)
 		return NULL;
 	if (!PyArg_ParseTupleAndKeywords(args, kw, "O&O|OO&OiO&O&:spawn", kwlist,
-					 PyUnicode_FSConverter, &path, &argv_o, &env_o,
-					 opt_path, &cwd, &fds_o, &ready, uint_arg,
-					 &s.ready_timeout_ms, uint_arg, &s.flags))
+					 PyUnicode_FSConverter, &sp.path, &argv_o, &env_o,
+					 opt_path, &sp.cwd, &fds_o, &ready, uint_arg,
+					 &sp.s.ready_timeout_ms, uint_arg, &sp.s.flags))
 		return NULL;
-	argv = str_vector(argv_o, "argv must be a sequence", 0, &argv_keep);
-	if (!argv)
+	if (spec_fill(&sp, argv_o, env_o, fds_o, ready) < 0)
 		goto out;
-	envp = str_vector(env_o, "env must be a sequence of 'KEY=VALUE'", 1, &env_keep);
-	if (!envp && PyErr_Occurred())
-		goto out;
-	if (fd_pairs(fds_o, &fds, &s.nfds) < 0)
-		goto out;
-	s.path = PyBytes_AS_STRING(path);
-	s.argv = argv;
-	s.envp = envp;
-	s.cwd = opt_cstr(cwd);
-	s.fds = fds;
-	s.ready = (enum pidring_ready)ready;
 	/* clone(CLONE_VFORK) holds the thread until the child has exec'd: tens
 	 * of µs, less than giving the GIL away and taking it back would cost. */
-	ret = pidring_spawn(e->pr, &s, &id);
+	ret = pidring_spawn(e->pr, &sp.s, &id);
 	if (ret < 0)
 		raise_errno(ret);
 	else
 		res = PyLong_FromUnsignedLongLong(id);
 out:
-	PyMem_Free(fds);
-	PyMem_Free(envp);
-	PyMem_Free(argv);
-	Py_XDECREF(env_keep);
-	Py_XDECREF(argv_keep);
-	Py_XDECREF(cwd);
-	Py_XDECREF(path);
+	spec_free(&sp);
 	return res;
 }
 
@@ -496,38 +518,23 @@ static PyObject *engine_pool_new(PyObject *self, PyObject *args, PyObject *kw)
 				  "timeout_ms", "flags", "max_runners", "min_idle",
 				  "idle_ttl_ms", "stop_grace_ms", "pool_flags", NULL };
 	struct engine_obj *e = (struct engine_obj *)self;
-	PyObject *path = NULL, *cwd = NULL, *argv_o, *env_o = Py_None, *fds_o = Py_None;
-	PyObject *argv_keep = NULL, *env_keep = NULL, *res = NULL;
-	struct pidring_spawn s = { 0 };
-	struct pidring_pool_opts po = { .spawn = &s };
-	struct pidring_fd_map *fds = NULL;
-	char **argv = NULL, **envp = NULL;
+	PyObject *argv_o, *env_o = Py_None, *fds_o = Py_None, *res = NULL;
+	struct spec sp = { 0 };
+	struct pidring_pool_opts po = { .spawn = &sp.s };
 	int ready = PIDRING_READY_BIND, ret;
 
 	if (engine_usable(e) < 0)
 		return NULL;
 	if (!PyArg_ParseTupleAndKeywords(args, kw, "O&O|OO&OiO&O&O&O&O&O&O&:pool_new", kwlist,
-					 PyUnicode_FSConverter, &path, &argv_o, &env_o,
-					 opt_path, &cwd, &fds_o, &ready, uint_arg,
-					 &s.ready_timeout_ms, uint_arg, &s.flags, uint_arg,
+					 PyUnicode_FSConverter, &sp.path, &argv_o, &env_o,
+					 opt_path, &sp.cwd, &fds_o, &ready, uint_arg,
+					 &sp.s.ready_timeout_ms, uint_arg, &sp.s.flags, uint_arg,
 					 &po.max_runners, uint_arg, &po.min_idle, uint_arg,
 					 &po.idle_ttl_ms, uint_arg, &po.stop_grace_ms, uint_arg,
 					 &po.flags))
 		return NULL;
-	argv = str_vector(argv_o, "argv must be a sequence", 0, &argv_keep);
-	if (!argv)
+	if (spec_fill(&sp, argv_o, env_o, fds_o, ready) < 0)
 		goto out;
-	envp = str_vector(env_o, "env must be a sequence of 'KEY=VALUE'", 1, &env_keep);
-	if (!envp && PyErr_Occurred())
-		goto out;
-	if (fd_pairs(fds_o, &fds, &s.nfds) < 0)
-		goto out;
-	s.path = PyBytes_AS_STRING(path);
-	s.argv = argv;
-	s.envp = envp;
-	s.cwd = opt_cstr(cwd);
-	s.fds = fds;
-	s.ready = (enum pidring_ready)ready;
 	/* The pool copies the template: nothing here needs to outlive it. */
 	ret = pidring_pool_new(e->pr, &po, &e->pool);
 	if (ret < 0)
@@ -535,13 +542,7 @@ static PyObject *engine_pool_new(PyObject *self, PyObject *args, PyObject *kw)
 	else
 		res = Py_NewRef(Py_None);
 out:
-	PyMem_Free(fds);
-	PyMem_Free(envp);
-	PyMem_Free(argv);
-	Py_XDECREF(env_keep);
-	Py_XDECREF(argv_keep);
-	Py_XDECREF(cwd);
-	Py_XDECREF(path);
+	spec_free(&sp);
 	return res;
 }
 
