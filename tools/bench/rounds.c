@@ -6,6 +6,8 @@
  * from those rounds. Also the run's ETA, which the loop prints with its
  * progress.
  */
+#include <stdarg.h>
+
 #include "bench.h"
 
 void cont_free(struct cont *c, int n)
@@ -60,6 +62,25 @@ double eta_left(void)
 	scale = eta.done_w > 0 ? eta.done_s / eta.done_w : 1.0;
 	cur = eta.cur_t0 ? eta.cur_w * scale - (double)(now_ns() - eta.cur_t0) / 1e9 : 0;
 	return (cur > 0 ? cur : 0) + eta.left * scale;
+}
+
+/* A line on stderr: time so far, the ETA, then what is running. */
+void progress(const char *fmt, ...)
+{
+	static uint64_t t0;
+	double left = eta_left();
+	va_list ap;
+
+	if (!t0)
+		t0 = now_ns();
+	va_start(ap, fmt);
+	fprintf(stderr, "bench %6.1fs", (double)(now_ns() - t0) / 1e9);
+	if (!isnan(left))
+		fprintf(stderr, " (ETA %3.0fs)", left);
+	fputs(": ", stderr);
+	vfprintf(stderr, fmt, ap);
+	fputc('\n', stderr);
+	va_end(ap);
 }
 
 /* The p50 of the samples a contender took in one round (the tail of lat). */

@@ -83,24 +83,6 @@ bool bar_met(const struct bar *b)
 {
 	return !isnan(b->value) && (b->at_least ? b->value >= b->goal : b->value <= b->goal);
 }
-void progress(const char *fmt, ...)
-{
-	static uint64_t t0;
-	double left = eta_left();
-	va_list ap;
-
-	if (!t0)
-		t0 = now_ns();
-	va_start(ap, fmt);
-	fprintf(stderr, "bench %6.1fs", (double)(now_ns() - t0) / 1e9);
-	if (!isnan(left))
-		fprintf(stderr, " (ETA %3.0fs)", left);
-	fputs(": ", stderr);
-	vfprintf(stderr, fmt, ap);
-	fputc('\n', stderr);
-	va_end(ap);
-}
-
 void fail(const char *what, int err)
 {
 	g.failed = true;
