@@ -172,6 +172,7 @@ enum pr_event {
 
 struct pr_ops {
 	pr_cqe_fn *cqe[PR_NOPS];
+	unsigned engine_ops;   /* PR_ARM(op) of the kinds that are the engine's own */
 	/* After each of a proc's completions: DONE once nothing is left. */
 	void (*settle)(struct pidring *pr, struct pr_proc *p, uint32_t idx);
 	/* A concern reports an event of a proc (res: the event's result). */

@@ -361,6 +361,9 @@ const struct pr_ops pr_lifecycle_ops = {
 		[PR_OP_ORETRY]   = pr_orphans_cqe,
 		[PR_OP_POOLTIMER] = pr_cqe_pool,
 	},
+	.engine_ops = PR_ARM(PR_OP_INOTIFY) | PR_ARM(PR_OP_NOTIFY) | PR_ARM(PR_OP_NOP) |
+		      PR_ARM(PR_OP_ORPHAN) | PR_ARM(PR_OP_ORETRY) |
+		      PR_ARM(PR_OP_POOLTIMER),
 	.settle = pr_settle,
 	.report = pr_on_event,
 };

@@ -101,9 +101,19 @@ static void pr_dispatch(struct pidring *pr, const struct io_uring_cqe *cqe)
 	uint64_t ud = cqe->user_data;
 	enum pr_op op = pr_ud_op(ud);
 	uint32_t idx = pr_ud_slot(ud);
-	pr_cqe_fn *fn = pr->ops->cqe[op];
+	pr_cqe_fn *fn;
 	struct pr_proc *p;
 
+	/* 5 bits of op in user_data, PR_NOPS kinds: a forged tag (a caller's
+	 * CQE that looks like ours) names no handler. */
+	if (op >= PR_NOPS)
+		return;
+	fn = pr->ops->cqe[op];
+
+	/* A kind is either the engine's own or a proc's: a completion that
+	 * names the other slot is not one of ours, and names no handler. */
+	if ((idx == PR_ENGINE_SLOT) != !!(pr->ops->engine_ops & PR_ARM(op)))
+		fn = NULL;
 	if (idx == PR_ENGINE_SLOT) {
 		if (pr->engine_inflight)
 			pr->engine_inflight--;

@@ -196,7 +196,7 @@ static int pr_child_place(const struct pr_plan *pl)
 	/* Join the cgroup first: everything after, a fork of the runner's
 	 * included, happens inside it. */
 	if (pl->cg_procs >= 0 && write(pl->cg_procs, "0", 1) != 1)
-		return errno;
+		return errno ? errno : EIO;
 	if (pl->flags & PIDRING_SPAWN_SETSID) {
 		if (setsid() < 0)
 			return errno;

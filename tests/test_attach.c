@@ -181,6 +181,21 @@ Test(attach, errors)
 	cr_expect_eq(pidring_owns_cqe(NULL), 0);
 	cr_expect_eq(pidring_handle_cqe(t.pr, &foreign), -EINVAL);
 	cr_expect_eq(pidring_handle_cqe(t.pr, NULL), -EINVAL);
+	/* Tagged like ours but naming no op kind the engine has (every value
+	 * of the 5-bit op field, engine slot and proc slot alike): taken,
+	 * ignored, no event and nothing in flight changes. */
+	for (uint64_t op = 0; op < 32; op++)
+		for (int slot = 0; slot < 2; slot++) {
+			struct io_uring_cqe forged = {
+				.user_data = PIDRING_UD_TAG | op << 56 |
+					     (slot ? 0xffffffull : 0) << 32 | 7,
+				.res = -ECANCELED,
+			};
+
+			cr_expect_eq(pidring_handle_cqe(t.pr, &forged), 0);
+		}
+	cr_expect_eq(pidring_wait(t.pr, ev, 4, 0), 0);
+	cr_expect_eq(pidring_live(t.pr), 0);
 	/* An engine with its own ring takes no CQE from outside. */
 	o.runtime_dir = t.dir;
 	cr_assert_eq(pidring_new(&own, &o), 0);
