@@ -19,23 +19,6 @@ static const char pr_sock_env[] = "PIDRING_SOCKET=";
 static const char pr_notify_env[] = "NOTIFY_SOCKET=";
 static const char pr_tok[] = "{socket}";
 
-static size_t pr_count(char *const *v)
-{
-	size_t n = 0;
-
-	while (v && v[n])
-		n++;
-	return n;
-}
-
-static bool pr_has_tok(char *const *v)
-{
-	for (size_t i = 0; v && v[i]; i++)
-		if (strstr(v[i], pr_tok))
-			return true;
-	return false;
-}
-
 /*
  * envp without the KEY= entries named in kv[], plus "KEY=value" for each at
  * the end. One allocation; the strings of envp are shared, not copied.
@@ -46,7 +29,7 @@ static char **pr_env_with(char *const *envp, const struct pr_kv *kv, size_t nkv)
 {
 	extern char **environ;
 	char *const *src = envp ? envp : environ;
-	size_t n = pr_count(src), bytes = 0, j = 0;
+	size_t n = pr_strv_count(src), bytes = 0, j = 0;
 	char **out, *s;
 
 	for (size_t k = 0; k < nkv; k++)
@@ -69,42 +52,6 @@ static char **pr_env_with(char *const *envp, const struct pr_kv *kv, size_t nkv)
 	}
 	out[j] = NULL;
 	return out;
-}
-
-/* v with every "{socket}" replaced by path; NULL *out when none has it. */
-static int pr_subst(char *const *v0, const char *path, char ***out)
-{
-	size_t n = pr_count(v0), extra = 0, plen = strlen(path), tl = sizeof(pr_tok) - 1;
-	char **v, *s;
-
-	*out = NULL;
-	if (!pr_has_tok(v0))
-		return 0;
-	for (size_t i = 0; i < n; i++)
-		extra += strlen(v0[i]) + 1;
-	for (size_t i = 0; i < n; i++)
-		for (const char *q = strstr(v0[i], pr_tok); q; q = strstr(q + tl, pr_tok))
-			extra += plen;
-	v = malloc((n + 1) * sizeof(char *) + extra);
-	if (!v)
-		return -ENOMEM;
-	s = (char *)(v + n + 1);
-	for (size_t i = 0; i < n; i++) {
-		const char *a = v0[i], *q;
-
-		v[i] = s;
-		while ((q = strstr(a, pr_tok))) {
-			memcpy(s, a, (size_t)(q - a));
-			s += q - a;
-			memcpy(s, path, plen);
-			s += plen;
-			a = q + tl;
-		}
-		s = stpcpy(s, a) + 1;
-	}
-	v[n] = NULL;
-	*out = v;
-	return 0;
 }
 
 void pr_ready_env_free(struct pr_spawn_env *env)
@@ -156,9 +103,11 @@ static int pr_sock_prepare(struct pidring *pr, struct pr_proc *p, uint32_t idx,
 		return -ENAMETOOLONG;
 	ret = pr_clear_path(pr, name);
 	if (!ret)
-		ret = pr_subst(s->argv, p->sun->sun_path, &env->argv);
+		ret = pr_strv_subst(s->argv, pr_tok, p->sun->sun_path,
+				    strlen(p->sun->sun_path), &env->argv);
 	if (!ret)
-		ret = pr_subst(s->envp, p->sun->sun_path, &env->envs);
+		ret = pr_strv_subst(s->envp, pr_tok, p->sun->sun_path,
+				    strlen(p->sun->sun_path), &env->envs);
 	if (ret)
 		return ret;
 	p->flags |= PRF_SOCK;
@@ -177,7 +126,7 @@ int pr_ready_prepare(struct pidring *pr, struct pr_proc *p, uint32_t idx,
 	if (strstr(s->path, pr_tok) || (s->cwd && strstr(s->cwd, pr_tok)))
 		return -EINVAL;
 	if (s->ready == PIDRING_READY_BIND || s->flags & PIDRING_SPAWN_SOCKET ||
-	    pr_has_tok(s->argv) || pr_has_tok(s->envp)) {
+	    pr_strv_has(s->argv, pr_tok) || pr_strv_has(s->envp, pr_tok)) {
 		ret = pr_sock_prepare(pr, p, idx, s, env);
 		if (ret)
 			return ret;

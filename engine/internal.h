@@ -342,6 +342,12 @@ static inline void pr_report(struct pidring *pr, struct pr_proc *p, uint32_t idx
 	pr->ops->report(pr, p, idx, ev, res);
 }
 
+/* strv.c: argv/envp vectors; a substituted copy is one block to free() */
+size_t pr_strv_count(char *const *v);
+bool pr_strv_has(char *const *v, const char *tok);
+int  pr_strv_subst(char *const *v, const char *tok, const char *val, size_t vlen,
+		   char ***out);
+
 /* rundir.c */
 DIR *pr_opendirat(int dirfd, const char *name);
 int  pr_rundir_open(struct pidring *pr, const char *base);

@@ -157,9 +157,9 @@ static int pp_spawn(struct pidring_pool *pool, const void *key, size_t klen, uin
 		return ret;
 	}
 	if (key && pool->key_tpl) {
-		ret = pr_pool_subst(s.argv, key, klen, &argv);
+		ret = pr_strv_subst(s.argv, PP_KEY_TOK, key, klen, &argv);
 		if (!ret && s.envp)
-			ret = pr_pool_subst(s.envp, key, klen, &envp);
+			ret = pr_strv_subst(s.envp, PP_KEY_TOK, key, klen, &envp);
 	}
 	if (!ret) {
 		s.argv = argv ? argv : s.argv;

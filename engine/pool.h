@@ -34,6 +34,7 @@ uint64_t pr_pool_hash(uint64_t k0, uint64_t k1, const void *key, size_t len);
 /* ---- the pool's records (pool.c; tables in pool_table.c) ---- */
 
 #define PP_NONE     UINT32_MAX
+#define PP_KEY_TOK  "{key}"   /* replaced by the key in a keyed spawn */
 #define PP_DAY_MS   (24u * 3600u * 1000u)
 
 enum pp_rstate {
@@ -132,7 +133,5 @@ bool pr_pp_key_ok(const struct pidring_pool *pool, const void *key, size_t len);
 /* pool_tpl.c: the template */
 int pr_pool_tpl_copy(struct pidring_spawn *d, const struct pidring_spawn *s);
 void pr_pool_tpl_free(struct pidring_spawn *d);
-bool pr_pool_tpl_has(char *const *v, const char *tok);
-int pr_pool_subst(char *const *v, const char *key, size_t klen, char ***out);
 
 #endif /* PR_POOL_H */

@@ -327,8 +327,8 @@ int pr_pp_init(struct pidring_pool *pool, struct pidring *pr,
 	ret = pool->bk ? pr_pool_tpl_copy(&pool->tpl, opts->spawn) : -ENOMEM;
 	if (!ret) {
 		memset(pool->bk, 0xff, 64 * sizeof(*pool->bk));
-		pool->key_tpl = pr_pool_tpl_has(pool->tpl.argv, "{key}") ||
-				(pool->tpl.envp && pr_pool_tpl_has(pool->tpl.envp, "{key}"));
+		pool->key_tpl = pr_strv_has(pool->tpl.argv, PP_KEY_TOK) ||
+				pr_strv_has(pool->tpl.envp, PP_KEY_TOK);
 		if (pool->key_tpl && pool->min_idle)
 			ret = -EINVAL;   /* a warm runner has no key to be given */
 	}

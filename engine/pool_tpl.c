@@ -11,21 +11,10 @@
 
 #include "pool.h"
 
-static const char pp_tok[] = "{key}";
-
-static size_t pp_count(char *const *v)
-{
-	size_t n = 0;
-
-	while (v[n])
-		n++;
-	return n;
-}
-
 /* One block: the pointer array, then the strings. */
 static char **pp_strv_dup(char *const *v)
 {
-	size_t n = pp_count(v), len = 0;
+	size_t n = pr_strv_count(v), len = 0;
 	char **d, *s;
 
 	for (size_t i = 0; i < n; i++)
@@ -87,50 +76,4 @@ void pr_pool_tpl_free(struct pidring_spawn *d)
 	free((void *)d->groups);
 	free((void *)d->rlimits);
 	memset(d, 0, sizeof(*d));
-}
-
-bool pr_pool_tpl_has(char *const *v, const char *tok)
-{
-	for (size_t i = 0; v[i]; i++)
-		if (strstr(v[i], tok))
-			return true;
-	return false;
-}
-
-/* v with every "{key}" replaced by the key (no NUL in it: checked by the
- * get); *out NULL when no string has one. */
-int pr_pool_subst(char *const *v, const char *key, size_t klen, char ***out)
-{
-	size_t n = pp_count(v), len = 0, tl = sizeof(pp_tok) - 1;
-	char **d, *s;
-
-	*out = NULL;
-	if (!pr_pool_tpl_has(v, pp_tok))
-		return 0;
-	for (size_t i = 0; i < n; i++) {
-		len += strlen(v[i]) + 1;
-		for (const char *q = strstr(v[i], pp_tok); q; q = strstr(q + tl, pp_tok))
-			len += klen;
-	}
-	d = malloc((n + 1) * sizeof(char *) + len);
-	if (!d)
-		return -ENOMEM;
-	s = (char *)(d + n + 1);
-	for (size_t i = 0; i < n; i++) {
-		const char *a = v[i], *q;
-
-		d[i] = s;
-		while ((q = strstr(a, pp_tok))) {
-			memcpy(s, a, (size_t)(q - a));
-			s += q - a;
-			memcpy(s, key, klen);
-			s += klen;
-			a = q + tl;
-		}
-		strcpy(s, a);
-		s += strlen(a) + 1;
-	}
-	d[n] = NULL;
-	*out = d;
-	return 0;
 }
