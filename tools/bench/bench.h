@@ -179,7 +179,9 @@ struct peer_out {
 
 /* The contenders' kinds (struct cont.kind), a set per scenario. */
 enum { K_PIDRING, K_FLOOR, K_SAMEJOB, K_PSX, K_NODE, K_PY };    /* spawn */
-enum { K_RPIDRING, K_RFLOOR, K_RSAMEJOB, K_RPOLL };            /* ready */
+enum { K_RPIDRING, K_RFLOOR, K_RSAMEJOB, K_RRING, K_RPOLL };   /* ready */
+#define FR_SAMEJOB     1u   /* floor_ready_cycles: the child does pidring's steps */
+#define FR_RING_UNLINK 2u   /* ... and the socket goes by a ring UNLINKAT */
 enum { K_SFLOOR, K_SPIDRING };                                 /* storm */
 enum { K_BPIDRING, K_BFLOOR, K_BNODE, K_BNODEHEAP };           /* big */
 enum { K_PPIDRING, K_PFLOOR, K_PUNSHARE };                     /* population */
@@ -233,7 +235,7 @@ double eta_left(void);
 /* floor.c */
 extern unsigned long floor_refused, floor_ready_total;
 int floor_cycles(unsigned n, unsigned c, unsigned mode, struct samples *lat, double *rate);
-int floor_ready_cycles(unsigned n, bool samejob, struct samples *lr, struct samples *lc,
+int floor_ready_cycles(unsigned n, unsigned mode, struct samples *lr, struct samples *lc,
 		       double *el);
 int floor_storm(unsigned n, double *ms, double *kill_ms);
 

@@ -224,10 +224,41 @@ static char **floor_env(char *sockvar)
  * not yet listening), out of all. */
 unsigned long floor_refused, floor_ready_total;
 
-/* samejob: the child does what pidring's does besides exec (floor_hygiene). */
-int floor_ready_cycles(unsigned n, bool samejob, struct samples *lr,
+/* The floor's unlink of the socket once the child is reaped: unlink(2), or
+ * (ring) the UNLINKAT the reap chain must use, which the kernel always runs
+ * on an io-wq worker: what that one step costs the cycle. */
+static int floor_unlink(struct io_uring *ring, const char *path)
+{
+	struct io_uring_sqe *sqe;
+	struct io_uring_cqe *cqe;
+	int r;
+
+	if (!ring)
+		return unlink(path) < 0 ? -errno : 0;
+	sqe = io_uring_get_sqe(ring);
+	if (!sqe)
+		return -EBUSY;
+	io_uring_prep_unlinkat(sqe, AT_FDCWD, path, 0);
+	r = io_uring_submit(ring);
+	if (r < 0)
+		return r;
+	do
+		r = io_uring_wait_cqe(ring, &cqe);
+	while (r == -EINTR);
+	if (r < 0)
+		return r;
+	r = cqe->res;
+	io_uring_cqe_seen(ring, cqe);
+	return r;
+}
+
+/* FR_SAMEJOB: the child does what pidring's does besides exec
+ * (floor_hygiene). FR_RING_UNLINK: the socket goes by a ring UNLINKAT. */
+int floor_ready_cycles(unsigned n, unsigned mode, struct samples *lr,
 			      struct samples *lc, double *el)
 {
+	bool samejob = mode & FR_SAMEJOB;
+	struct io_uring ring_, *ring = NULL;
 	char sockvar[PATH_MAX + 32], name[32];
 	char evbuf[4096] __attribute__((aligned(__alignof__(struct inotify_event))));
 	struct sockaddr_un sun = { .sun_family = AF_UNIX };
@@ -246,6 +277,15 @@ int floor_ready_cycles(unsigned n, bool samejob, struct samples *lr,
 			close(in);
 		free(env);
 		return r;
+	}
+	if (mode & FR_RING_UNLINK) {
+		r = io_uring_queue_init(8, &ring_, 0);
+		if (r < 0) {
+			close(in);
+			free(env);
+			return r;
+		}
+		ring = &ring_;
 	}
 	f.envp = env;
 	start = now_ns();
@@ -308,7 +348,7 @@ int floor_ready_cycles(unsigned n, bool samejob, struct samples *lr,
 			s = -1;
 			if (r != -ECONNREFUSED && r != -EAGAIN)
 				break;
-			if (!tries && lr && !samejob)
+			if (!tries && lr && !mode)
 				floor_refused++;
 			r = 0;
 			if (now_ns() > spin_end) {
@@ -332,15 +372,18 @@ int floor_ready_cycles(unsigned n, bool samejob, struct samples *lr,
 		else if (r)
 			reap_pidfd(pfd, &si);
 		close(pfd);
-		unlink(sun.sun_path);
+		if (floor_unlink(ring, sun.sun_path) < 0 && !r)
+			r = -EIO;
 		if (r)
 			break;
 		push(lr, (double)(t1 - t0) / 1e3);
 		push(lc, (double)(now_ns() - t0) / 1e3);
-		if (lr && !samejob)
+		if (lr && !mode)
 			floor_ready_total++;
 	}
 	*el = (double)(now_ns() - start) / 1e9;
+	if (ring)
+		io_uring_queue_exit(ring);
 	close(in);
 	free(env);
 	return r;

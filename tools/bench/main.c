@@ -18,8 +18,11 @@
  *   ready       spawn→READY latency, and the full cycle (spawn, ready, cancel,
  *               DONE), for a child that binds at once: pidring BIND, the floor
  *               (inotify + connect, then pidfd_send_signal, waitid, unlink,
- *               close), and the 50 ms sleep-poll practice (Python). The cycle
- *               throughput against the floor is issue 14's bar (>= 0.90).
+ *               close), the same-job floor, the same-job floor that unlinks
+ *               by a ring UNLINKAT as the reap chain must (the kernel runs it
+ *               on an io-wq worker), and the 50 ms sleep-poll practice
+ *               (Python). The cycle throughput against the floor is issue
+ *               14's bar (>= 0.90).
  *   storm       n procs waiting to bind (a child that never binds), all
  *               cancelled in one tick: the time from the first cancel to the
  *               last DONE, against kill + waitid, at n = 100 and n = 10,000

@@ -19,12 +19,14 @@ static int ready_round(struct cont *c, void *arg, double *val)
 		rate = cfg.ready_n / el;
 		break;
 	case K_RFLOOR:
-	case K_RSAMEJOB: {
-		bool sj = c->kind == K_RSAMEJOB;
+	case K_RSAMEJOB:
+	case K_RRING: {
+		unsigned mode = c->kind == K_RFLOOR ? 0 : c->kind == K_RSAMEJOB ?
+				FR_SAMEJOB : FR_SAMEJOB | FR_RING_UNLINK;
 
-		r = floor_ready_cycles(WARMUP, sj, NULL, NULL, &el);
+		r = floor_ready_cycles(WARMUP, mode, NULL, NULL, &el);
 		if (!r)
-			r = floor_ready_cycles(cfg.ready_n, sj, &c->lat, &c->lat2, &el);
+			r = floor_ready_cycles(cfg.ready_n, mode, &c->lat, &c->lat2, &el);
 		rate = cfg.ready_n / el;
 		break;
 	}
@@ -55,7 +57,7 @@ static int ready_round(struct cont *c, void *arg, double *val)
 
 void scenario_ready(void)
 {
-	struct cont cs[4];
+	struct cont cs[5];
 	int nc = 0;
 
 	memset(cs, 0, sizeof(cs));
@@ -63,8 +65,10 @@ void scenario_ready(void)
 	cs[nc++] = (struct cont){ .name = "pidring BIND", .kind = K_RPIDRING };
 	cs[nc++] = (struct cont){ .name = "same-job floor",
 				  .kind = K_RSAMEJOB };
+	cs[nc++] = (struct cont){ .name = "same-job floor, ring UNLINKAT",
+				  .kind = K_RRING };
 	cs[nc++] = (struct cont){ .name = "python 50 ms sleep-poll", .kind = K_RPOLL };
-	peer_skip_note(&cs[3], g.python, "py_ready_poll.py");
+	peer_skip_note(&cs[4], g.python, "py_ready_poll.py");
 	run_rounds(cs, nc, "ready", cfg.ready_rounds, ready_round, NULL);
 
 	for (int i = 0; i < nc; i++) {
@@ -95,12 +99,18 @@ void scenario_ready(void)
 		if (c->kind == K_RPIDRING && cs[0].nval)
 			bar("issue 14", "spawn, ready (BIND), cancel, DONE cycle: pidring / floor "
 			    "throughput, median of %d rounds", cr->ratio, 0.90, true, c->nval);
-		if (c->kind == K_RPIDRING && !c->failed && cs[2].nval) {
-			snprintf(lr->note, sizeof(lr->note), "x%.2f of the same-job floor",
-				 paired_p50_ratio(c, &cs[2]));
-			snprintf(cr->note, sizeof(cr->note), "x%.2f of the same-job floor",
-				 paired_ratio(c, &cs[2], true));
+		if (c->kind == K_RPIDRING && !c->failed && cs[2].nval && cs[3].nval) {
+			snprintf(lr->note, sizeof(lr->note), "x%.2f of the same-job floor, "
+				 "x%.2f of it with a ring UNLINKAT", paired_p50_ratio(c, &cs[2]),
+				 paired_p50_ratio(c, &cs[3]));
+			snprintf(cr->note, sizeof(cr->note), "x%.2f of the same-job floor, "
+				 "x%.2f of it with a ring UNLINKAT", paired_ratio(c, &cs[2], true),
+				 paired_ratio(c, &cs[3], true));
 		}
+		if (c->kind == K_RRING && !c->failed && cs[2].nval)
+			snprintf(cr->note, sizeof(cr->note), "x%.2f of the same-job floor: "
+				 "what the chain's UNLINKAT (always on an io-wq worker) "
+				 "costs the cycle", paired_ratio(c, &cs[2], true));
 		if (c->failed) {
 			snprintf(lr->note, sizeof(lr->note), "FAILED in a round: %s", c->why);
 			snprintf(cr->note, sizeof(cr->note), "%s", lr->note);
