@@ -65,7 +65,7 @@ void scenario_ready(void)
 	cs[nc++] = (struct cont){ .name = "pidring BIND", .kind = K_RPIDRING };
 	cs[nc++] = (struct cont){ .name = "same-job floor",
 				  .kind = K_RSAMEJOB };
-	cs[nc++] = (struct cont){ .name = "same-job floor, ring UNLINKAT",
+	cs[nc++] = (struct cont){ .name = "ring-unlink floor (same-job, ring UNLINKAT)",
 				  .kind = K_RRING };
 	cs[nc++] = (struct cont){ .name = "python 50 ms sleep-poll", .kind = K_RPOLL };
 	peer_skip_note(&cs[4], g.python, "py_ready_poll.py");
@@ -101,10 +101,10 @@ void scenario_ready(void)
 			    "throughput, median of %d rounds", cr->ratio, 0.90, true, c->nval);
 		if (c->kind == K_RPIDRING && !c->failed && cs[2].nval && cs[3].nval) {
 			snprintf(lr->note, sizeof(lr->note), "x%.2f of the same-job floor, "
-				 "x%.2f of it with a ring UNLINKAT", paired_p50_ratio(c, &cs[2]),
+				 "x%.2f of the ring-unlink floor", paired_p50_ratio(c, &cs[2]),
 				 paired_p50_ratio(c, &cs[3]));
 			snprintf(cr->note, sizeof(cr->note), "x%.2f of the same-job floor, "
-				 "x%.2f of it with a ring UNLINKAT", paired_ratio(c, &cs[2], true),
+				 "x%.2f of the ring-unlink floor", paired_ratio(c, &cs[2], true),
 				 paired_ratio(c, &cs[3], true));
 		}
 		if (c->kind == K_RRING && !c->failed && cs[2].nval)
