@@ -65,7 +65,7 @@ void scenario_ready(void)
 	cs[nc++] = (struct cont){ .name = "pidring BIND", .kind = K_RPIDRING };
 	cs[nc++] = (struct cont){ .name = "same-job floor",
 				  .kind = K_RSAMEJOB };
-	cs[nc++] = (struct cont){ .name = "ring-unlink floor (same-job, ring UNLINKAT)",
+	cs[nc++] = (struct cont){ .name = "ring-unlink floor (same-job+UNLINKAT)",
 				  .kind = K_RRING };
 	cs[nc++] = (struct cont){ .name = "python 50 ms sleep-poll", .kind = K_RPOLL };
 	peer_skip_note(&cs[4], g.python, "py_ready_poll.py");
