@@ -55,6 +55,27 @@ static int ready_round(struct cont *c, void *arg, double *val)
 	return round_err(c, r);
 }
 
+/* pidring's notes: its ratio to the same-job floor and to the ring-unlink
+ * floor, each where that floor has rounds. */
+static void ready_vs_floors(struct row *lr, struct row *cr, const struct cont *c,
+			    const struct cont *sj, const struct cont *ring)
+{
+	int nl = 0, nc = 0;
+
+	if (sj->nval) {
+		nl = snprintf(lr->note, sizeof(lr->note), "x%.2f of the same-job floor",
+			      paired_p50_ratio(c, sj));
+		nc = snprintf(cr->note, sizeof(cr->note), "x%.2f of the same-job floor",
+			      paired_ratio(c, sj, true));
+	}
+	if (!ring->nval)
+		return;
+	snprintf(lr->note + nl, sizeof(lr->note) - (size_t)nl, "%sx%.2f of the ring-unlink "
+		 "floor", nl ? ", " : "", paired_p50_ratio(c, ring));
+	snprintf(cr->note + nc, sizeof(cr->note) - (size_t)nc, "%sx%.2f of the ring-unlink "
+		 "floor", nc ? ", " : "", paired_ratio(c, ring, true));
+}
+
 void scenario_ready(void)
 {
 	struct cont cs[5];
@@ -99,14 +120,8 @@ void scenario_ready(void)
 		if (c->kind == K_RPIDRING && cs[0].nval)
 			bar("issue 14", "spawn, ready (BIND), cancel, DONE cycle: pidring / floor "
 			    "throughput, median of %d rounds", cr->ratio, 0.90, true, c->nval);
-		if (c->kind == K_RPIDRING && !c->failed && cs[2].nval && cs[3].nval) {
-			snprintf(lr->note, sizeof(lr->note), "x%.2f of the same-job floor, "
-				 "x%.2f of the ring-unlink floor", paired_p50_ratio(c, &cs[2]),
-				 paired_p50_ratio(c, &cs[3]));
-			snprintf(cr->note, sizeof(cr->note), "x%.2f of the same-job floor, "
-				 "x%.2f of the ring-unlink floor", paired_ratio(c, &cs[2], true),
-				 paired_ratio(c, &cs[3], true));
-		}
+		if (c->kind == K_RPIDRING && !c->failed)
+			ready_vs_floors(lr, cr, c, &cs[2], &cs[3]);
 		if (c->kind == K_RRING && !c->failed && cs[2].nval)
 			snprintf(cr->note, sizeof(cr->note), "x%.2f of the same-job floor: "
 				 "what the chain's UNLINKAT (always on an io-wq worker) "
