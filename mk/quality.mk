@@ -118,8 +118,8 @@ $(AB)/pidring-stress: $(STRESS_SRC) $(wildcard tools/stress/*.h) $(ASAN_STLIB)
 check-asan: deps
 	@$(MAKE) --no-print-directory $(ASAN_TOOLS) $(ASAN_TEST_BIN)
 	@rm -rf $(ASAN_LOGS) && mkdir -p $(ASAN_LOGS)
-	@echo '$(ASAN_TEST_BIN) -j$(TEST_JOBS) $(TEST_ARGS)'
-	@{ $(ASAN_ENV) $(ASAN_TEST_BIN) -j$(TEST_JOBS) $(TEST_ARGS) 2>&1; echo $$? > $(AB)/suite.rc; } | \
+	@echo "$(call suite,$(ASAN_TEST_BIN))"
+	@{ ( $(call suite,$(ASAN_ENV) $(ASAN_TEST_BIN)) ) 2>&1; echo $$? > $(AB)/suite.rc; } | \
 		tee $(AB)/suite.log; \
 	st=$$(cat $(AB)/suite.rc); n=0; \
 	for f in $(ASAN_LOGS)/*; do [ -e "$$f" ] || continue; echo "== $$f"; cat "$$f"; n=$$((n + 1)); done; \
