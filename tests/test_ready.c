@@ -1933,14 +1933,16 @@ BOTH(relative_runtime_dir)
     o.runtime_dir = rel;
     r = pidring_new(&pr, &o);
     if (r == 0) {
+        /* A deadline well past READY: a broken path times out there, and a
+         * loaded host slow to exec the child does not. */
         const char *nargv[] = { child, "--notify-after-ms", "0", NULL };
         const char *bargv[] = { child, "--bind-after-ms", "0", NULL };
         struct pidring_spawn ns = { .path = child, .argv = (char *const *)nargv,
                                     .ready = PIDRING_READY_NOTIFY,
-                                    .ready_timeout_ms = 500 };
+                                    .ready_timeout_ms = 10000 };
         struct pidring_spawn bs = { .path = child, .argv = (char *const *)bargv,
                                     .ready = PIDRING_READY_BIND, .cwd = other,
-                                    .ready_timeout_ms = 500 };
+                                    .ready_timeout_ms = 10000 };
         struct pidring_event ev;
         pidring_id id;
         char s[256];

@@ -35,6 +35,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdint.h>
@@ -391,8 +392,11 @@ static int ps_args(int argc, char **argv)
 			char *end;
 			unsigned long n = strtoul(v, &end, 10);
 
-			if (*end || n > 100000000ul)
+			/* Any 32-bit seed; counts up to 10^8. */
+			if (!*v || *end || n > (u == &po.seed ? UINT_MAX : 100000000ul)) {
+				fprintf(stderr, "pidring-stress --pool: bad %s value '%s'\n", a, v);
 				return ps_usage();
+			}
 			*u = (unsigned)n;
 			i++;
 		} else if (!strcmp(a, "--no-lru")) {
