@@ -1085,10 +1085,10 @@ BOTH(notify_from_grandchild_ignored)
  * The child sends the extension at its start, which must come before the
  * 300 ms deadline (150 ms in the issue; doubled so a loaded host that is slow
  * to run the child does not turn this into a speed test). The extension is
- * 10 s, not just past the 600 ms READY=1: with 1 s, a CI host loaded by the
- * parallel stress tests once held the child's READY=1 back past it. Ignoring
- * the extension still fails at once (300 ms < 600 ms); applying it to the
- * wrong proc fails the plain proc's 5 s bound.
+ * 10 s, not just past the 600 ms READY=1: with 1 s, a loaded CI host once
+ * held the child's READY=1 back past it. Ignoring the extension still fails
+ * at once (300 ms < 600 ms); applying it to the wrong proc fails the plain
+ * proc's 5 s bound.
  */
 BOTH(extend_timeout)
 {
